@@ -1,0 +1,1 @@
+"""Stylization methods. Each implements `FrameStylizer`; none touches Ray or PyAV."""
