@@ -1,0 +1,78 @@
+"""Loss terms for image optimization. Pure functions: tensors in, a per-image loss (B,) out.
+
+Every function returns one value per batch element so that a batch of frames is B independent
+problems: summing the result gives each image exactly the gradient it would get alone.
+Gram matrices and reductions run in float32 even when features come out of a bf16 autocast.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+
+LAPLACIAN_KERNEL = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, C), normalised by C·H·W so layers and sizes are comparable."""
+    b, c, h, w = features.shape
+    flat = features.float().reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def per_image_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference per batch element; `b` may broadcast over the batch."""
+    diff = (a.float() - b.float()) ** 2
+    return diff.reshape(diff.shape[0], -1).mean(dim=1)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return per_image_mse(features, target)
+
+
+def style_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float] | None = None,
+) -> torch.Tensor:
+    """Σ_l w_l · mean((G_l(x) − A_l)²); targets are (C, C) shared by the batch or (B, C, C)."""
+    total = None
+    for layer, target in target_grams.items():
+        weight = 1.0 if layer_weights is None else layer_weights.get(layer, 1.0)
+        if weight == 0.0:
+            continue
+        term = weight * per_image_mse(gram_matrix(features[layer]), target.expand(features[layer].shape[0], -1, -1))
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("style_loss needs at least one layer with non-zero weight")
+    return total
+
+
+def tv_loss(images: torch.Tensor) -> torch.Tensor:
+    """Anisotropic L1 total variation (seed 003): mean |x_ij − x_i+1,j| + |x_ij − x_i,j+1|."""
+    dy = (images[:, :, 1:, :] - images[:, :, :-1, :]).abs().flatten(1).mean(dim=1)
+    dx = (images[:, :, :, 1:] - images[:, :, :, :-1]).abs().flatten(1).mean(dim=1)
+    return dx + dy
+
+
+def laplacian(images: torch.Tensor, pool: int = 4) -> torch.Tensor:
+    """3×3 Laplacian of the average-pooled image (Li et al. 2017), per channel."""
+    x = images.float()
+    if pool > 1:
+        x = F.avg_pool2d(x, pool)
+    kernel = LAPLACIAN_KERNEL.to(x.device).view(1, 1, 3, 3).repeat(x.shape[1], 1, 1, 1)
+    return F.conv2d(x, kernel, groups=x.shape[1])
+
+
+def laplacian_loss(images: torch.Tensor, target_laplacian: torch.Tensor, pool: int = 4) -> torch.Tensor:
+    """MSE between Laplacians, with the target's Laplacian precomputed once by `laplacian`."""
+    return per_image_mse(laplacian(images, pool), target_laplacian)
+
+
+def temporal_loss(images: torch.Tensor, warped_previous: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Ruder et al.: (1/D) Σ c·(x − ω)², D = 3·H·W; `mask` (B,1,H,W) is 0 where flow is not trusted."""
+    b = images.shape[0]
+    diff = mask.float() * (images.float() - warped_previous.float()) ** 2
+    return diff.reshape(b, -1).sum(dim=1) / images[0].numel()

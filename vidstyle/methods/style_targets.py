@@ -1,0 +1,98 @@
+"""Style Gram targets, computed once per (style, size, layers, weights) and cached in memory and on disk.
+
+A video job asks for the same targets for every frame and every worker: computing them is a full
+VGG pass over a possibly large painting, so they are keyed by everything that changes them and
+stored under $VIDSTYLE_CACHE (default ~/.cache/vidstyle/targets). The disk cache is best-effort:
+an unwritable folder only costs the recomputation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from vidstyle.features.vgg import FeatureExtractor
+from vidstyle.losses import gram_matrix
+from vidstyle.methods.tensors import long_side_size, resize, to_tensor
+
+_MEMORY: dict[str, dict[str, torch.Tensor]] = {}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("VIDSTYLE_CACHE", Path.home() / ".cache" / "vidstyle")) / "targets"
+
+
+def _key(style: np.ndarray, long_side: int, extractor: FeatureExtractor, layers: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(style).tobytes())
+    digest.update(repr((style.shape, str(style.dtype), long_side, tuple(layers), extractor.pooling)).encode())
+    info = extractor.info
+    digest.update(repr((info.source, info.path) if info else None).encode())
+    if info is None or info.source == "random":  # random weights: the tensors themselves are the identity
+        for weight in extractor.weights:
+            digest.update(weight.detach().cpu().numpy().tobytes()[:4096])
+    return digest.hexdigest()[:32]
+
+
+def _load_disk(path: Path) -> dict[str, torch.Tensor] | None:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:
+        return None
+
+
+def _save_disk(path: Path, grams: dict[str, torch.Tensor]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".partial")
+        os.close(fd)
+        torch.save({k: v.cpu() for k, v in grams.items()}, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def style_grams(
+    extractor: FeatureExtractor, style: np.ndarray, long_side: int, layers: Sequence[str], use_disk: bool = True
+) -> dict[str, torch.Tensor]:
+    """Gram matrices (C, C) of one style image resized to `long_side`, from cache when possible."""
+    key = _key(style, long_side, extractor, layers)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = cache_dir() / f"{key}.pt"
+    grams = _load_disk(path) if use_disk else None
+    if grams is None or set(grams) != set(layers):
+        width, height = long_side_size(style.shape[0], style.shape[1], long_side)
+        device = next(extractor.parameters()).device
+        with torch.no_grad():
+            features = extractor(to_tensor(resize(style, width, height), device))
+        grams = {layer: gram_matrix(features[layer])[0].cpu() for layer in layers}
+        if use_disk:
+            _save_disk(path, grams)
+    _MEMORY[key] = grams
+    return grams
+
+
+def blended_grams(
+    extractor: FeatureExtractor,
+    styles: Sequence[np.ndarray],
+    weights: Sequence[float],
+    long_side: int,
+    layers: Sequence[str],
+    device: torch.device | str = "cpu",
+    use_disk: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Seed 000's style fusion: the weighted mean of each style's Gram matrices."""
+    total = float(sum(weights))
+    blended: dict[str, torch.Tensor] = {}
+    for style, weight in zip(styles, weights):
+        for layer, gram in style_grams(extractor, style, long_side, layers, use_disk).items():
+            term = gram.to(device) * (weight / total)
+            blended[layer] = term if layer not in blended else blended[layer] + term
+    return blended
