@@ -204,3 +204,31 @@ def build_settings(
 
 def settings_dict(settings: Any) -> dict[str, Any]:
     return dataclasses.asdict(settings)
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """How frames are chained and chunked. All of it changes pixels, so it is part of the job key."""
+
+    temporal: str = "flow"  # none | prev | flow
+    chunk_frames: int = 24  # frames per chunk (the unit of parallel work and of resume)
+    seam_frames: int = 6  # last frames of a chunk pulled toward the next chunk's anchor
+    seam_strength: float = 3.0  # pull weight at a chunk's last frame, relative to the temporal weight
+    anchor_iterations: int = 0  # 0: half the first-frame iterations for anchors after the first
+    shot_threshold: float = 0.35  # histogram distance that may start a new shot (0 = no cut detection)
+    flow_preset: str = "medium"  # DIS preset: ultrafast | fast | medium
+    batch: int = 1  # chunks optimized together in lockstep (GPU); fixed by the plan, not by worker count
+    crf: int = 18
+    encoder_preset: str = "medium"
+
+    def validate(self) -> VideoSettings:
+        _check(self.temporal in TEMPORAL_MODES, f"unknown temporal mode '{self.temporal}': use none, prev or flow")
+        _check(self.chunk_frames >= 2, f"chunk length must be at least 2 frames, got {self.chunk_frames}")
+        _check(0 <= self.seam_frames < self.chunk_frames, "seam frames must be ≥ 0 and shorter than a chunk")
+        _check(self.seam_strength >= 0, "seam strength must be ≥ 0")
+        _check(self.anchor_iterations >= 0, "anchor iterations must be ≥ 0")
+        _check(0 <= self.shot_threshold <= 1, "shot threshold must be in [0, 1]")
+        _check(self.flow_preset in ("ultrafast", "fast", "medium"), f"unknown flow preset '{self.flow_preset}'")
+        _check(self.batch >= 1, "batch must be at least 1")
+        _check(0 <= self.crf <= 51, f"crf must be in 0..51, got {self.crf}")
+        return self

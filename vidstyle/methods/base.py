@@ -52,6 +52,11 @@ class FrameResult:
     image: np.ndarray  # RGB uint8 HxWx3, same size as the context's frame
     state: Any  # opaque, picklable; pass to the next frame of the same chain
     stats: dict[str, float] = field(default_factory=dict)  # loss, iterations, seconds, ...
+    reference: np.ndarray | None = None  # the image in the method's own space, for pulls; None = `image`
+
+    @property
+    def pull_image(self) -> np.ndarray:
+        return self.image if self.reference is None else self.reference
 
 
 @runtime_checkable

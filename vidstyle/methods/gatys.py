@@ -423,7 +423,7 @@ class GatysStylizer:
                 from vidstyle.color import preserve_colors
 
                 shown = preserve_colors(raw, ctx.frame)
-            outputs.append(FrameResult(image=to_uint8(shown), state=GatysState(previous=raw), stats=stats))
+            outputs.append(FrameResult(image=to_uint8(shown), state=GatysState(previous=raw), stats=stats, reference=to_uint8(raw)))
         return outputs
 
     def _term(self, targets, masks, weights) -> TemporalTerm:

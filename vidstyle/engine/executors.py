@@ -1,0 +1,230 @@
+"""Where workers run: Ray actors (local cluster or --address) or in-process (preview, tests).
+
+Both give the coordinator the same three calls — `submit(kind, args)`, `wait(handles)`, `result(handle)` —
+so the scheduling logic is written once. Ray-specific failure handling (a dead actor is replaced and
+its task resubmitted by the coordinator) lives behind `WorkerLost`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from vidstyle.config import VideoSettings
+from vidstyle.errors import ClusterError
+from vidstyle.methods import MethodSpec
+
+READY_TIMEOUT_S = 300.0
+CONNECT_TIMEOUT_S = 10.0
+
+
+class WorkerLost(Exception):
+    """The worker running a task died; the task can be resubmitted elsewhere."""
+
+
+@dataclass
+class Resources:
+    workers: int
+    threads_per_worker: int
+    gpus_per_worker: float
+    device: str
+
+
+@dataclass(frozen=True)
+class _Handle:
+    id: int
+
+
+class InProcessExecutor:
+    """Runs tasks immediately in this process with one worker: same results, no Ray start-up."""
+
+    def __init__(self, spec: MethodSpec, video: VideoSettings, resources: Resources) -> None:
+        from vidstyle.engine.worker import Worker
+
+        self.worker = Worker(spec, video, resources.device, resources.threads_per_worker)
+        self.workers = 1
+        self._results: dict[int, Any] = {}
+        self._next = 0
+
+    def describe(self) -> list[dict]:
+        return [self.worker.describe()]
+
+    def submit(self, kind: str, args: tuple) -> tuple[_Handle, int]:
+        """Runs now; like Ray, top-level handle arguments are replaced by their values."""
+        values = [self._results[a.id] if isinstance(a, _Handle) else a for a in args]
+        self._next += 1
+        self._results[self._next] = getattr(self.worker, kind)(*values)
+        return _Handle(self._next), 0
+
+    def put(self, value: Any) -> Any:
+        return value
+
+    def wait(self, handles: list, timeout: float | None = None) -> list:
+        return list(handles)
+
+    def result(self, handle: _Handle) -> Any:
+        return self._results[handle.id]
+
+    def forget(self, handle: _Handle) -> None:
+        self._results.pop(handle.id, None)
+
+    def load(self) -> list[int]:
+        return [0]
+
+    def shutdown(self) -> None:
+        pass
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast with one line instead of letting ray.init hang on an address nobody answers."""
+    if address in ("auto", "local") or address.startswith("ray://") is False and ":" not in address:
+        return
+    target = address[len("ray://"):] if address.startswith("ray://") else address
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"cannot reach a Ray cluster at {address}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def connect_ray(address: str | None, resources: Resources) -> bool:
+    """Join `address` (or RAY_ADDRESS), or start a local Ray with no dashboard. True if started here."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        if address:
+            _check_reachable(address)
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        else:
+            cpus = max(os.cpu_count() or 1, resources.workers * resources.threads_per_worker)
+            ray.init(address="local", include_dashboard=False, num_cpus=cpus, log_to_driver=False, configure_logging=False)
+    except ClusterError:
+        raise
+    except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError...
+        where = f"at {address}" if address else "locally"
+        raise ClusterError(f"cannot start or join Ray {where}: {str(exc).splitlines()[0]}") from None
+    return True
+
+
+class RayExecutor:
+    """Worker actors, one per GPU (fractional allowed) or per `threads_per_worker` CPUs."""
+
+    def __init__(self, spec: MethodSpec, video: VideoSettings, resources: Resources, address: str | None, name: str) -> None:
+        import ray
+
+        from vidstyle.engine.worker import Worker
+
+        self.ray = ray
+        self.started_here = connect_ray(address, resources)
+        self.spec_ref = ray.put(spec)
+        self.video = video
+        self.resources = resources
+        self.name = name
+        self.actor_class = ray.remote(Worker)
+        self.actors: list[Any] = []
+        self.outstanding: dict[Any, int] = {}  # ref -> actor slot
+        self.spawned = 0
+        self.workers = resources.workers
+        for slot in range(resources.workers):
+            self.actors.append(self._spawn())
+        self._wait_ready()
+
+    def _spawn(self) -> Any:
+        r = self.resources
+        self.spawned += 1
+        return self.actor_class.options(
+            num_cpus=r.threads_per_worker, num_gpus=r.gpus_per_worker, max_restarts=0, max_task_retries=0,
+            name=f"{self.name}-{self.spawned}", namespace="vidstyle",
+        ).remote(self.spec_ref, self.video, r.device, r.threads_per_worker)  # fmt: skip
+
+    def _wait_ready(self) -> None:
+        refs = [a.describe.remote() for a in self.actors]
+        ready, pending = self.ray.wait(refs, num_returns=len(refs), timeout=READY_TIMEOUT_S)
+        if pending:
+            r = self.resources
+            raise ClusterError(
+                f"{len(pending)} of {len(refs)} workers did not start within {READY_TIMEOUT_S:.0f} s: no node has "
+                f"{r.threads_per_worker} CPU(s) and {r.gpus_per_worker} GPU(s) free for each; lower --workers"
+            )
+        try:
+            self.descriptions = self.ray.get(ready)
+        except Exception as exc:
+            raise ClusterError(f"a worker failed to start: {_first_line(exc)}") from None
+
+    def describe(self) -> list[dict]:
+        return self.descriptions
+
+    def load(self) -> list[int]:
+        counts = [0] * len(self.actors)
+        for slot in self.outstanding.values():
+            counts[slot] += 1
+        return counts
+
+    def put(self, value: Any) -> Any:
+        return self.ray.put(value)
+
+    def submit(self, kind: str, args: tuple) -> tuple[Any, int]:
+        counts = self.load()
+        slot = min(range(len(self.actors)), key=lambda s: (counts[s], s))
+        ref = getattr(self.actors[slot], kind).remote(*args)
+        self.outstanding[ref] = slot
+        return ref, slot
+
+    def wait(self, handles: list, timeout: float | None = None) -> list:
+        if not handles:
+            return []
+        ready, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)
+        return ready
+
+    def result(self, handle: Any) -> Any:
+        slot = self.outstanding.pop(handle, None)
+        try:
+            return self.ray.get(handle)
+        except (self.ray.exceptions.RayActorError, self.ray.exceptions.ActorDiedError, self.ray.exceptions.ObjectLostError) as exc:
+            if slot is not None:
+                self._replace(slot)
+            raise WorkerLost(_first_line(exc)) from None
+        except self.ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if hasattr(exc, "cause") else None
+            if isinstance(cause, (self.ray.exceptions.RayActorError, self.ray.exceptions.ActorDiedError)):
+                if slot is not None:
+                    self._replace(slot)
+                raise WorkerLost(_first_line(exc)) from None
+            from vidstyle.errors import VidstyleError
+
+            if isinstance(cause, VidstyleError):
+                raise cause from None
+            raise
+
+    def forget(self, handle: Any) -> None:
+        self.outstanding.pop(handle, None)
+
+    def _replace(self, slot: int) -> None:
+        """A dead actor is replaced (once per death); its queued tasks fail and are resubmitted."""
+        actor = self.actors[slot]
+        try:
+            self.ray.get(actor.describe.remote(), timeout=5)
+            return  # still alive: the failure was a dependency's
+        except Exception:
+            pass
+        self.actors[slot] = self._spawn()
+
+    def shutdown(self) -> None:
+        for actor in self.actors:
+            try:
+                self.ray.kill(actor)
+            except Exception:
+                pass
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

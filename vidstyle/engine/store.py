@@ -1,0 +1,118 @@
+"""Work directory: every finished chunk and anchor is persisted so a killed job resumes where it stopped.
+
+Layout: `job.json` (the job key and a readable copy of what it hashes), `anchors/<frame>.pkl`,
+`chunks/<index>.npz`. Files are written to a temporary name and renamed, so a crash never leaves a
+half-written result that a resume would trust. A different job key (any setting that changes pixels,
+or a changed input file) empties the directory first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidstyle.errors import OutputError
+
+JOB_FILE = "job.json"
+
+
+def job_key(description: dict[str, Any], blobs: list[bytes] = ()) -> str:
+    """Stable hash of the job's JSON description plus binary inputs (style images)."""
+    digest = hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode())
+    for blob in blobs:
+        digest.update(hashlib.sha256(blob).digest())
+    return digest.hexdigest()[:24]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to the work directory {path.parent}: {exc.strerror or exc}") from None
+
+
+class WorkStore:
+    def __init__(self, root: str | Path, key: str, description: dict[str, Any]) -> None:
+        self.root = Path(root)
+        self.key = key
+        self.reset = False
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the work directory {self.root}: {exc.strerror or exc}") from None
+        if not os.access(self.root, os.W_OK):
+            raise OutputError(f"the work directory {self.root} is not writable")
+        existing = self._read_job()
+        if existing is not None and existing.get("key") != key:
+            self._clear()
+            self.reset = True
+        if existing is None or self.reset:
+            _atomic_write(self.root / JOB_FILE, json.dumps({"key": key, "job": description}, indent=1, default=str).encode())
+
+    def _read_job(self) -> dict | None:
+        try:
+            return json.loads((self.root / JOB_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _clear(self) -> None:
+        for name in ("anchors", "chunks", JOB_FILE):
+            target = self.root / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            elif target.exists():
+                target.unlink()
+
+    def _anchor_path(self, frame: int) -> Path:
+        return self.root / "anchors" / f"{frame:08d}.pkl"
+
+    def _chunk_path(self, index: int) -> Path:
+        return self.root / "chunks" / f"{index:05d}.npz"
+
+    def has_anchor(self, frame: int) -> bool:
+        return self._anchor_path(frame).is_file()
+
+    def save_anchor(self, frame: int, result: Any) -> None:
+        _atomic_write(self._anchor_path(frame), pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load_anchor(self, frame: int) -> Any:
+        with open(self._anchor_path(frame), "rb") as handle:
+            return pickle.load(handle)
+
+    def has_chunk(self, index: int) -> bool:
+        return self._chunk_path(index).is_file()
+
+    def save_chunk(self, index: int, frames: np.ndarray, stats: list[dict]) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, frames=frames, stats=np.array(json.dumps(stats)))
+        _atomic_write(self._chunk_path(index), buffer.getvalue())
+
+    def load_chunk(self, index: int) -> tuple[np.ndarray, list[dict]]:
+        with np.load(self._chunk_path(index)) as data:
+            return data["frames"], json.loads(str(data["stats"]))
+
+    def finished_chunks(self) -> set[int]:
+        folder = self.root / "chunks"
+        if not folder.is_dir():
+            return set()
+        return {int(p.stem) for p in folder.glob("*.npz")}
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
