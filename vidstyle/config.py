@@ -43,11 +43,11 @@ class GatysSettings:
     content_weight: float = 5.0
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] = ()  # empty: 1 each
-    style_weight: float = 5e2
-    tv_weight: float = 1.0
+    style_weight: float = 1e2
+    tv_weight: float = 10.0  # on 0–255 pixels
     laplacian_weight: float = 0.0
     laplacian_pool: int = 4
-    temporal_weight: float = 2e3
+    temporal_weight: float = 200.0  # Ruder et al.'s γ, on 0–255 pixels
     init: str = "content"  # content | noise | path to an image
     seed: int = 0
     pooling: str = "max"
@@ -99,12 +99,12 @@ class GatysSettings:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": dict(size=256, iterations=100, later_iterations=30, scales=1, tv_weight=1.0),
+    "fast": dict(size=256, iterations=100, later_iterations=30, scales=1),
     "balanced": dict(size=512, iterations=300, later_iterations=100, scales=2),
     "quality": dict(size=768, iterations=600, later_iterations=200, scales=3, lbfgs_history=50),
     "ink": dict(
         size=512, iterations=300, later_iterations=100, scales=2, pooling="avg", enhance=True,
-        preserve_colors=False, style_weight=1e3, tv_weight=2.0, laplacian_weight=50.0,
+        preserve_colors=False, style_weight=1e3, tv_weight=20.0, laplacian_weight=1e3,
     ),
 }  # fmt: skip
 

@@ -28,6 +28,9 @@ from vidstyle.methods.lbfgs import BatchedLBFGS
 from vidstyle.methods.style_targets import blended_grams
 from vidstyle.methods.tensors import long_side_size, resize, to_float_image, to_tensor, to_uint8
 
+# Pixel-space terms (TV, Laplacian, temporal) are computed on 0–255 values, the scale of the Caffe
+# features and of the papers' weights (Ruder et al.'s temporal weight ~200), so weights carry over.
+PIXEL_RANGE = 255.0
 BYTES_PER_PIXEL_ESTIMATE = 3600  # activations kept for backward through VGG up to conv5_1, fp32, batch 1
 MIN_SCALE_SIDE = 64
 
@@ -209,13 +212,13 @@ class GatysEngine:
             parts["content"] = s.content_weight * content
             total = total + parts["content"]
         if s.tv_weight > 0:
-            parts["tv"] = s.tv_weight * tv_loss(x)
+            parts["tv"] = (s.tv_weight * PIXEL_RANGE) * tv_loss(x)
             total = total + parts["tv"]
         if s.laplacian_weight > 0 and lap_target is not None:
-            parts["laplacian"] = s.laplacian_weight * laplacian_loss(x, lap_target, s.laplacian_pool)
+            parts["laplacian"] = (s.laplacian_weight * PIXEL_RANGE**2) * laplacian_loss(x, lap_target, s.laplacian_pool)
             total = total + parts["laplacian"]
         for term in temporal:
-            value = term.weight * temporal_loss(x, term.target, term.mask)
+            value = (term.weight * PIXEL_RANGE**2) * temporal_loss(x, term.target, term.mask)
             parts["temporal"] = value if "temporal" not in parts else parts["temporal"] + value
             total = total + value
         return total, parts
@@ -298,7 +301,7 @@ class GatysEngine:
             last = it == count - 1
             if (it + 1) % s.check_every == 0 or last:
                 current = losses.detach()
-                if window_start is not None and s.early_stop > 0:
+                if window_start is not None and s.early_stop > 0 and it + 1 >= max(2 * s.check_every, count // 5):
                     relative = (window_start - current) / window_start.abs().clamp_min(1e-12)
                     active = active * (relative > s.early_stop * s.check_every).float()
                 window_start = current

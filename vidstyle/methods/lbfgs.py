@@ -4,8 +4,9 @@ torch.optim.LBFGS treats all parameters as one vector (so a batch of frames woul
 curvature model and one step length, coupling their results) and calls `.item()` on every step.
 Here every image keeps its own (s, y) history and step, all as tensors: image b's trajectory is
 what it would be alone, up to float rounding. Step rule as in torch's LBFGS without line search
-(and as in neural-style): first step scaled by min(1, 1/|g|₁), later steps of length `lr` along
-the two-loop direction.
+(and as in neural-style), except the first step: torch scales it by min(1, 1/|g|₁), which for
+[0, 1] pixels is hundreds of times too small and wastes the first ~30 iterations; here it moves the
+mean pixel by `first_step` (one grey level by default) and curvature takes over from there.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class BatchedLBFGS:
-    def __init__(self, batch: int, history: int = 20, lr: float = 1.0, curvature_eps: float = 1e-10) -> None:
+    def __init__(
+        self, batch: int, history: int = 20, lr: float = 1.0, curvature_eps: float = 1e-10, first_step: float = 1 / 255
+    ) -> None:
         self.batch = batch
+        self.first_step = first_step
         self.history = history
         self.lr = lr
         self.eps = curvature_eps
@@ -36,7 +40,7 @@ class BatchedLBFGS:
         g = grad.reshape(self.batch, -1).float()
         if self.prev_grad is None:
             direction = -g
-            scale = torch.clamp(1.0 / g.abs().sum(dim=1, keepdim=True).clamp_min(1e-30), max=1.0) * self.lr
+            scale = self.first_step / g.abs().mean(dim=1, keepdim=True).clamp_min(1e-30)
             self.h_diag = torch.ones_like(scale)
         else:
             self._remember(g)
@@ -78,4 +82,4 @@ class BatchedLBFGS:
 
     def reset(self) -> None:
         """Forget curvature (after the image was resized between scales)."""
-        self.__init__(self.batch, self.history, self.lr, self.eps)  # type: ignore[misc]
+        self.__init__(self.batch, self.history, self.lr, self.eps, self.first_step)  # type: ignore[misc]
