@@ -245,15 +245,20 @@ def _video_progress():
                           f"{r.gpus_per_worker:g} GPU each); weights: {weights}", highlight=False)  # fmt: skip
         elif event.kind == "resume":
             console.print(f"resuming: {data['chunks']} finished chunk(s) found in {data['work_dir']}", highlight=False)
+            if state["task"] is not None:
+                state["done"] = state.get("done", 0) + data["frames"]
+                progress.update(state["task"], completed=state["done"])
         elif event.kind == "reset":
             console.print(f"settings changed: stored chunks in {data['work_dir']} discarded", highlight=False)
         elif event.kind == "retry":
             console.print(f"[yellow]worker lost[/] ({data['reason']}); retrying {data['kind']} {data['key']}", highlight=False)
         elif event.kind == "submitted":
             state["busy"][data["worker"]] = f"{data['kind']} {data['key']}"
-        elif event.kind == "written" and state["task"] is not None:
+        elif event.kind == "chunk" and state["task"] is not None:
+            state["done"] = state.get("done", 0) + data["frames"]
             busy = " ".join(f"w{k}:{v}" for k, v in sorted(state["busy"].items()))
-            progress.update(state["task"], completed=data["frames"], workers=busy)
+            progress.update(state["task"], completed=state["done"], workers=busy)
+
 
     return progress, on_event
 

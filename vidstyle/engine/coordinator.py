@@ -1,8 +1,8 @@
 """The coordinator: probe → plan → decode (streamed) → anchors + chunks on workers → persist → write in order.
 
 Memory stays flat: frames are decoded chunk by chunk just ahead of the workers, at most
-`in_flight_per_worker × workers` units are outstanding, and results are written to the work store
-and the encoder in order as they become contiguous. Output is independent of the number of
+`in_flight_per_worker × workers` units are outstanding, and results go to the work store on disk;
+the encoder reads them back in order at the end. Output is independent of the number of
 workers: the plan (chunks, anchors, lockstep batches) is fixed by the settings alone.
 """
 
@@ -123,76 +123,94 @@ def _chunks_of(frames: Iterator[np.ndarray], plan: Plan) -> Iterator[tuple[Any, 
 
 
 class _Run:
-    """State of one job execution: anchors, outstanding tasks, in-order writing."""
+    """State of one job execution: anchors, outstanding tasks, in-order writing.
+
+    Anchors are held as values (persisted as soon as they arrive) and dependent work is submitted
+    only once they are known: a retried task then never inherits a result owned by a dead worker.
+    """
 
     def __init__(self, job: JobSpec, plan: Plan, store: WorkStore, executor, writer, emit: EventCallback) -> None:
         self.job, self.plan, self.store, self.executor, self.writer, self.emit = job, plan, store, executor, writer, emit
-        self.anchors: dict[int, Any] = {}  # anchor frame -> handle or FrameResult
+        self.anchors: dict[int, Any] = {}  # anchor frame -> FrameResult
         self.anchor_frames: dict[int, np.ndarray] = {}
+        self.waiting_anchors: list[Any] = []  # chunks whose anchor waits for the previous anchor
         self.outstanding: dict[Any, tuple] = {}  # handle -> (kind, key, args, attempts)
+        self.pending: deque[tuple[Any, np.ndarray]] = deque()  # decoded chunks not yet submitted
         self.next_to_write = 0
         self.frames_written = 0
         self.stats: dict[int, dict] = {}
         self.collected: list[np.ndarray] = []
         self.batch = job.video.batch
+        self.limit = IN_FLIGHT_PER_WORKER * max(1, executor.workers)
 
     # --- submission -------------------------------------------------------------------------------
-    def _submit(self, kind: str, key: Any, args_fn: Callable[[], tuple], attempts: int = 0) -> Any:
-        handle, slot = self.executor.submit(kind, args_fn())
-        self.outstanding[handle] = (kind, key, args_fn, attempts)
+    def _submit(self, kind: str, key: Any, args: tuple, attempts: int = 0) -> None:
+        handle, slot = self.executor.submit(kind, args)
+        self.outstanding[handle] = (kind, key, args, attempts)
         self.emit(JobEvent("submitted", {"kind": kind, "key": key, "worker": slot}))
-        return handle
 
     def add_anchor(self, chunk, frame: np.ndarray) -> None:
         self.anchor_frames[chunk.start] = frame
         if self.store.has_anchor(chunk.start):
             self.anchors[chunk.start] = self.store.load_anchor(chunk.start)
-            return
-        previous = chunk.previous_anchor
+        else:
+            self.waiting_anchors.append(chunk)
+        self._submit_ready_anchors()
 
-        def args() -> tuple:
+    def _submit_ready_anchors(self) -> None:
+        still = []
+        for chunk in self.waiting_anchors:
+            previous = chunk.previous_anchor
+            frame = self.anchor_frames[chunk.start]
             if previous is None:
-                return (chunk.start, frame, None, None)
-            return (chunk.start, frame, self.anchor_frames[previous], self.anchors[previous])
+                self._submit("anchor", chunk.start, (chunk.start, frame, None, None))
+            elif previous in self.anchors:
+                self._submit("anchor", chunk.start, (chunk.start, frame, self.anchor_frames[previous], self.anchors[previous]))
+            else:
+                still.append(chunk)
+        self.waiting_anchors = still
 
-        self.anchors[chunk.start] = self._submit("anchor", chunk.start, args)
-
-    def submit_unit(self, unit: list, clips: list) -> None:
-        frame_refs = [self.executor.put(c) for c in clips]
-
-        def args() -> tuple:
-            nexts = [None if c.next_anchor is None else self.anchor_frames[c.next_anchor] for c in unit]
-            anchors = [self.anchors[c.start] for c in unit]
-            next_results = [None if c.next_anchor is None else self.anchors[c.next_anchor] for c in unit]
-            return (unit, nexts, *frame_refs, *anchors, *next_results)
-
-        self._submit("chunks", tuple(c.index for c in unit), args)
+    def _release(self, final: bool) -> None:
+        """Submit lockstep units of `batch` chunks whose own and next anchors are known."""
+        while self.pending:
+            unit = list(self.pending)[: self.batch]
+            ready = all(c.start in self.anchors and (c.next_anchor is None or c.next_anchor in self.anchors) for c, _ in unit)
+            if not ready or (len(unit) < self.batch and not final):
+                return
+            if self.units_in_flight() >= self.limit:
+                return
+            for _ in unit:
+                self.pending.popleft()
+            chunks, clips = [c for c, _ in unit], [clip for _, clip in unit]
+            nexts = [None if c.next_anchor is None else self.anchor_frames[c.next_anchor] for c in chunks]
+            anchors = [self.anchors[c.start] for c in chunks]
+            next_results = [None if c.next_anchor is None else self.anchors[c.next_anchor] for c in chunks]
+            self._submit("chunks", tuple(c.index for c in chunks), (chunks, nexts, *clips, *anchors, *next_results))
 
     # --- collection -------------------------------------------------------------------------------
     def collect(self, block: bool) -> None:
         if not self.outstanding:
             return
         for handle in self.executor.wait(list(self.outstanding), timeout=None if block else 0):
-            kind, key, args_fn, attempts = self.outstanding.pop(handle)
+            kind, key, args, attempts = self.outstanding.pop(handle)
             try:
                 value = self.executor.result(handle)
             except WorkerLost as exc:
                 if attempts + 1 >= MAX_TASK_ATTEMPTS:
                     raise ClusterError(f"{kind} {key} failed on {attempts + 1} workers; last: {exc}") from None
                 self.emit(JobEvent("retry", {"kind": kind, "key": key, "reason": str(exc)}))
-                new = self._submit(kind, key, args_fn, attempts + 1)
-                if kind == "anchor":
-                    self.anchors[key] = new
+                self._submit(kind, key, args, attempts + 1)
                 continue
+            self.executor.forget(handle)
             if kind == "anchor":
                 self.store.save_anchor(key, value)
+                self.anchors[key] = value
                 self.emit(JobEvent("anchor", {"frame": key}))
+                self._submit_ready_anchors()
             else:
                 for output in value:
                     self.store.save_chunk(output.index, output.frames, output.stats)
                     self.emit(JobEvent("chunk", {"index": output.index, "frames": len(output.frames)}))
-                self.executor.forget(handle)
-        self.write_ready()
 
     def write_ready(self) -> None:
         chunks = self.plan.chunks
@@ -213,31 +231,21 @@ class _Run:
 
     # --- main loop --------------------------------------------------------------------------------
     def run(self, decoded: Iterator[tuple[Any, np.ndarray]]) -> None:
-        pending: deque[tuple[Any, np.ndarray]] = deque()
-        limit = IN_FLIGHT_PER_WORKER * max(1, self.executor.workers)
+        """Decode just ahead of the workers: at most `limit` decoded chunks wait for submission."""
         for chunk, clip in decoded:
             self.add_anchor(chunk, clip[0])
             if not self.store.has_chunk(chunk.index):
-                pending.append((chunk, clip))
-            self._release(pending, limit, final=False)
-            self.collect(block=False)
-        self._release(pending, limit, final=True)
-        while self.outstanding:
-            self.collect(block=True)
-        self.write_ready()
-
-    def _release(self, pending: deque, limit: int, final: bool) -> None:
-        """Submit lockstep units of `batch` chunks whose anchors (own and next) are known."""
-        while pending:
-            unit = list(pending)[: self.batch]
-            ready = all(c.next_anchor is None or c.next_anchor in self.anchors for c, _ in unit)
-            if not ready or (len(unit) < self.batch and not final):
-                return
-            while self.units_in_flight() >= limit:
+                self.pending.append((chunk, clip))
+            self._release(final=False)
+            while len(self.pending) >= self.limit:
                 self.collect(block=True)
-            for _ in unit:
-                pending.popleft()
-            self.submit_unit([c for c, _ in unit], [clip for _, clip in unit])
+                self._release(final=False)
+            self.collect(block=False)
+        while self.pending or self.outstanding:
+            self._release(final=True)
+            if not self.outstanding:
+                raise RuntimeError("scheduler stalled: decoded chunks wait for anchors that were never submitted")
+            self.collect(block=True)
 
 
 def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
@@ -278,11 +286,13 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
     else:
         work_dir = job.work_dir or default_work_dir(job.output)  # type: ignore[arg-type]
     store = WorkStore(work_dir, key, description)
-    resumed = len(store.finished_chunks())
+    finished = store.finished_chunks()
+    resumed = len(finished)
     if store.reset:
         emit(JobEvent("reset", {"work_dir": work_dir}))
     if resumed:
-        emit(JobEvent("resume", {"chunks": resumed, "work_dir": work_dir}))
+        done_frames = sum(c.frames for c in plan.chunks if c.index in finished)
+        emit(JobEvent("resume", {"chunks": resumed, "frames": done_frames, "work_dir": work_dir}))
 
     resources = resolve_resources(job)
     executor = None
@@ -300,9 +310,17 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
                 job.output, width, height, info.fps, crf=video.crf, preset=video.encoder_preset,
                 audio_from=job.input, audio_start=times[first],
                 audio_end=times[last] if last < len(times) else None, overwrite=job.overwrite,
+                # x264's mb-tree (in PyAV's wheel) reads uninitialized memory: without this, two encodes
+                # of identical frames differ and "same output for any worker count" cannot hold.
+                encoder_options={"x264-params": "mbtree=0"},
             )  # fmt: skip
         run = _Run(job, plan, store, executor, writer, emit)
-        run.run(_chunks_of(read_frames(job.input, first, last, long_side=size), plan))
+        source = read_frames(job.input, first, last, long_side=size)
+        try:
+            run.run(_chunks_of(source, plan))
+        finally:
+            source.close()
+        run.write_ready()
         if run.frames_written != plan.frames:
             raise OutputError(f"wrote {run.frames_written} of {plan.frames} frames")
         sidecar = None
