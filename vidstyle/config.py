@@ -7,6 +7,7 @@ engine can trust what it gets; every problem becomes a ConfigError naming the se
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 from dataclasses import dataclass, fields, replace
@@ -78,6 +79,7 @@ class GatysSettings:
         _check(self.style_scale > 0, f"style scale must be positive, got {self.style_scale}")
         _check(bool(self.style_layers), "at least one style layer is needed")
         _check(self.check_every >= 1, "check_every must be at least 1")
+        _check(self.seed >= 0, f"--seed must be ≥ 0, got {self.seed}")
         _check(self.learning_rate > 0, "learning rate must be positive")
         _check(self.lbfgs_history >= 1, "L-BFGS history must be at least 1")
         if self.style_layer_weights:
@@ -85,8 +87,9 @@ class GatysSettings:
                 len(self.style_layer_weights) == len(self.style_layers),
                 f"{len(self.style_layer_weights)} style layer weights for {len(self.style_layers)} style layers",
             )
-        for name in ("content_weight", "style_weight", "tv_weight", "laplacian_weight", "temporal_weight"):
-            _check(getattr(self, name) >= 0, f"{name.replace('_', ' ')} must be ≥ 0")
+        for name in ("content_weight", "style_weight", "tv_weight", "laplacian_weight", "temporal_weight", "learning_rate"):
+            value = getattr(self, name)
+            _check(math.isfinite(value) and value >= 0, f"{name.replace('_', ' ')} must be finite and ≥ 0, got {value}")
         from vidstyle.features.vgg import layer_depth
 
         for layer in self.content_layers + self.style_layers:
@@ -126,6 +129,8 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
             item_type = hint.__args__[0]
             return tuple(item_type(v) for v in items)
         if hint is bool:
+            if not isinstance(value, (bool, str)):
+                raise ValueError(value)
             if isinstance(value, str):
                 if value.lower() in ("1", "true", "yes", "on"):
                     return True
@@ -134,12 +139,16 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
                 raise ValueError(value)
             return bool(value)
         if hint in (int, float, str):
+            if hint in (int, float) and isinstance(value, bool):
+                raise ValueError(value)
             if hint is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
             return hint(value)
         if isinstance(hint, types.UnionType):  # "X | None": None stays None, else the X
             if value is None:
                 return None
+            if isinstance(value, bool):
+                raise ValueError(value)
             inner = next(a for a in hint.__args__ if a is not type(None))
             return inner(value)
     except (TypeError, ValueError):
@@ -179,6 +188,17 @@ def load_toml(path: str | Path | None) -> dict[str, Any]:
     return data
 
 
+SETTINGS_TABLES = ("gatys", "video", "paint")
+
+
+def check_toml_keys(data: dict[str, Any], classes: list[type]) -> None:
+    """Reject typos: every top-level key must be a known table or a field of some settings class."""
+    known = {f.name for cls in classes for f in fields(cls)} | set(SETTINGS_TABLES)
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown setting or table '{key}' in the settings file (tables: {', '.join(SETTINGS_TABLES)})")
+
+
 def section(data: dict[str, Any], name: str, cls: type) -> dict[str, Any]:
     """The keys of `data` meant for settings class `cls`: its [name] table plus matching top-level keys."""
     known = {f.name for f in fields(cls)}
@@ -195,6 +215,7 @@ def build_settings(
 ) -> T:
     """preset < TOML < flags; `flags` holds only values the user actually gave (None = not given)."""
     settings = cls()
+    check_toml_keys(toml_data, _settings_classes())
     settings = with_overrides(settings, {k: v for k, v in preset_overrides(preset).items() if k in {f.name for f in fields(cls)}})
     settings = with_overrides(settings, section(toml_data, table, cls))
     settings = with_overrides(settings, {k: v for k, v in flags.items() if v is not None})
@@ -232,3 +253,14 @@ class VideoSettings:
         _check(self.batch >= 1, "batch must be at least 1")
         _check(0 <= self.crf <= 51, f"crf must be in 0..51, got {self.crf}")
         return self
+
+
+def _settings_classes() -> list[type]:
+    classes: list[type] = [GatysSettings, VideoSettings]
+    try:
+        from vidstyle.methods.paint import PaintSettings
+
+        classes.append(PaintSettings)
+    except ImportError:  # the painter is optional at import time
+        pass
+    return classes

@@ -25,7 +25,7 @@ from vidstyle.engine.executors import InProcessExecutor, RayExecutor, Resources,
 from vidstyle.engine.plan import Plan, detect_cuts, histogram_distances, make_plan, shot_signature
 from vidstyle.engine.store import WorkStore, _atomic_write, job_key
 from vidstyle.errors import ClusterError, ConfigError, Interrupted, OutputError
-from vidstyle.methods import MethodSpec
+from vidstyle.methods import MethodSpec, check_spec
 
 MAX_TASK_ATTEMPTS = 4
 IN_FLIGHT_PER_WORKER = 2
@@ -85,7 +85,7 @@ def resolve_resources(job: JobSpec) -> Resources:
         raise ConfigError(f"--workers must be at least 1, got {job.workers}")
     if job.gpus_per_worker is not None and job.gpus_per_worker < 0:
         raise ConfigError("--gpus-per-worker must be ≥ 0")
-    threads = job.threads_per_worker or 1
+    threads = 1 if job.threads_per_worker is None else job.threads_per_worker
     if threads < 1:
         raise ConfigError("--threads-per-worker must be at least 1")
     gpus = job.gpus_per_worker
@@ -256,6 +256,8 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
     emit = on_event or (lambda event: None)
     started = time.perf_counter()
     video = job.video.validate()
+    resources = resolve_resources(job)
+    check_spec(job.method)
     info = probe(job.input)
     first, last = resolve_range(info, frames=job.frames, start=job.start, end=job.end)
     size = getattr(job.method.settings, "size", None)
@@ -294,7 +296,6 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
         done_frames = sum(c.frames for c in plan.chunks if c.index in finished)
         emit(JobEvent("resume", {"chunks": resumed, "frames": done_frames, "work_dir": work_dir}))
 
-    resources = resolve_resources(job)
     executor = None
     writer = None
     try:
@@ -338,6 +339,10 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
         return report
     except KeyboardInterrupt:
         raise Interrupted(f"stopped; {len(store.finished_chunks())} finished chunk(s) kept in {work_dir}") from None
+    except BaseException:
+        if store.is_empty():
+            store.remove()  # nothing worth resuming: leave no trace of a job that never ran
+        raise
     finally:
         if writer is not None:
             writer.abort()

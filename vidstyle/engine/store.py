@@ -114,5 +114,9 @@ class WorkStore:
             return set()
         return {int(p.stem) for p in folder.glob("*.npz")}
 
+    def is_empty(self) -> bool:
+        """No finished chunk and no anchor: nothing a resume could reuse."""
+        return not self.finished_chunks() and not any((self.root / "anchors").glob("*.pkl"))
+
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -164,7 +164,13 @@ def read_frames(
         frames = _decode_counting(path, start, end, threads)
     else:
         frames = _decode_by_pts(path, list(index.pts[start:end]), index.pts[0], info, threads)
-    yield from (convert(f) for f in _fill_gaps(frames, end - start, path))
+    filled = _fill_gaps(frames, end - start, path)
+    try:
+        for frame in filled:
+            yield convert(frame)
+    finally:  # closing this generator early closes the decoder's container now, not at GC
+        filled.close()
+        frames.close()
 
 
 def read_frame(

@@ -35,6 +35,18 @@ class MethodSpec:
         return data
 
 
+def check_spec(spec: MethodSpec) -> None:
+    """Fail before any worker starts on what a worker would fail on: settings and weight files."""
+    settings = getattr(spec.settings, "validate", None)
+    if settings is not None:
+        spec.settings.validate()
+    weights = getattr(spec.settings, "weights", None)
+    if spec.name == "gatys" and weights not in (None, "random"):
+        from vidstyle.features.weights import load_weights
+
+        load_weights(weights, count=1)
+
+
 def build_stylizer(spec: MethodSpec, device: str = "auto", on_progress: Callable | None = None) -> FrameStylizer:
     if spec.name == "gatys":
         from vidstyle.methods.gatys import GatysStylizer

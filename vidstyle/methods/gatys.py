@@ -120,19 +120,41 @@ def check_memory(height: int, width: int, batch: int, device: torch.device) -> N
 
 
 def scale_plan(height: int, width: int, scales: int, factor: float, iterations: int) -> list[tuple[int, int, int]]:
-    """Coarse-to-fine (h, w, iterations): most iterations at the lowest resolution (2:1 per level)."""
-    sizes = []
-    for level in range(scales):
-        f = factor ** (scales - 1 - level)
-        h, w = max(MIN_SCALE_SIDE, round(height * f)), max(MIN_SCALE_SIDE, round(width * f))
-        if level == scales - 1:
-            h, w = height, width
-        if not sizes or (h, w) != sizes[-1]:
+    """Coarse-to-fine (h, w, iterations): most iterations at the lowest resolution (2:1 per level).
+
+    Levels keep the output's aspect ratio, are never smaller than MIN_SCALE_SIDE on the short side
+    nor larger than the output, and their iteration counts sum exactly to `iterations`.
+    """
+    sizes: list[tuple[int, int]] = []
+    floor = min(1.0, MIN_SCALE_SIDE / min(height, width))
+    for level in range(scales - 1):
+        f = max(factor ** (scales - 1 - level), floor)
+        h, w = round(height * f), round(width * f)
+        if (h, w) != (height, width) and (not sizes or (h, w) != sizes[-1]):
             sizes.append((h, w))
+    sizes.append((height, width))
+    sizes = sizes[-max(1, min(len(sizes), iterations)):]  # at least one iteration per level
     shares = [2.0 ** (len(sizes) - 1 - i) for i in range(len(sizes))]
-    counts = [max(1, round(iterations * s / sum(shares))) for s in shares]
-    counts[-1] = max(1, iterations - sum(counts[:-1]))
+    counts = [max(1, round(iterations * sh / sum(shares))) for sh in shares]
+    counts[-1] = iterations - sum(counts[:-1])
+    while counts[-1] < 1:  # rounding gave the coarse levels too much: take it back from them
+        biggest = max(range(len(counts) - 1), key=lambda i: counts[i])
+        counts[biggest] -= 1
+        counts[-1] += 1
     return [(h, w, n) for (h, w), n in zip(sizes, counts)]
+
+
+def minimum_side(settings: GatysSettings) -> int:
+    """Smallest short side the VGG layers (and the Laplacian term) can work on."""
+    from vidstyle.features.vgg import POOL_AFTER, layer_depth
+    from vidstyle.features.weights import CONV_LAYERS
+
+    deepest = max(layer_depth(name) for name in settings.content_layers + settings.style_layers)
+    pools = sum(1 for name in CONV_LAYERS[: deepest - 1] if name in POOL_AFTER)
+    side = 2**pools
+    if settings.laplacian_weight > 0:
+        side = max(side, 3 * settings.laplacian_pool)
+    return side
 
 
 def _resize_tensor(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -235,6 +257,11 @@ class GatysEngine:
         """Optimize B images from `init` toward `contents`' content and the style; returns [0,1] images."""
         s = self.settings
         b, _, height, width = contents.shape
+        smallest = minimum_side(s)
+        if min(height, width) < smallest:
+            raise ConfigError(
+                f"{width}x{height} is too small for these VGG layers: the short side must be at least {smallest} px; raise --size"
+            )
         check_memory(height, width, b, self.device)
         contents, x = contents.to(self.device), init.to(self.device)
         levels = scale_plan(height, width, s.scales if coarse_to_fine and not temporal else 1, s.scale_factor, iterations)

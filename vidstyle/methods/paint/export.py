@@ -152,9 +152,9 @@ def _bezier_outline(p0, p1, p2, r0, r1, samples: int = 16) -> str:
     left, right = pts + nrm * rad, pts - nrm * rad
     d = [f"M{_f(left[0, 0])},{_f(left[0, 1])}"]
     d += [f"L{_f(x)},{_f(y)}" for x, y in left[1:]]
-    d.append(f"A{_f(r1)},{_f(r1)} 0 0 1 {_f(right[-1, 0])},{_f(right[-1, 1])}")
+    d.append(f"A{_f(r1)},{_f(r1)} 0 0 0 {_f(right[-1, 0])},{_f(right[-1, 1])}")
     d += [f"L{_f(x)},{_f(y)}" for x, y in right[-2::-1]]
-    d.append(f"A{_f(r0)},{_f(r0)} 0 0 1 {_f(left[0, 0])},{_f(left[0, 1])}Z")
+    d.append(f"A{_f(r0)},{_f(r0)} 0 0 0 {_f(left[0, 0])},{_f(left[0, 1])}Z")
     return " ".join(d)
 
 

