@@ -170,7 +170,7 @@ def bench_video(args, overrides: dict) -> None:
     settings = PaintSettings(strokes=args.video_strokes, **overrides)
     stylizer = PaintStylizer(settings)
     state = None
-    first, later, quality = None, [], []
+    first, later, quality, outputs = None, [], [], []
     for i, frame in enumerate(frames):
         flow = mask = None
         if i > 0:
@@ -179,6 +179,7 @@ def bench_video(args, overrides: dict) -> None:
         result = stylizer.stylize(FrameContext(i, frame, flow=flow, mask=mask), state)
         seconds = time.perf_counter() - t0
         state = result.state
+        outputs.append(result.image)
         quality.append(psnr(result.image, frame))
         if i == 0:
             first = seconds
@@ -191,6 +192,20 @@ def bench_video(args, overrides: dict) -> None:
             f"later frames {np.mean(later):.1f} s (ratio {first / np.mean(later):.1f}x), "
             f"PSNR first {quality[0]:.2f} dB, later mean {np.mean(quality[1:]):.2f} dB"
         )
+    if later and not args.no_ewarp:
+        from vidstyle.metrics import warp_error
+
+        chain = outputs
+        independent = []
+        for i, frame in enumerate(frames):
+            independent.append(PaintStylizer(settings).stylize(FrameContext(i, frame), None).image)
+        e_chain = warp_error(frames, chain).mean
+        e_ind = warp_error(frames, independent).mean
+        e_in = warp_error(frames, frames).mean
+        print(
+            f"E_warp: warm-started chain {e_chain:.5f}, independent frames {e_ind:.5f} "
+            f"(ratio {e_chain / e_ind:.2f}, goal ≤ 0.25), input video {e_in:.5f}"
+        )
 
 
 def main() -> None:
@@ -201,10 +216,11 @@ def main() -> None:
     ap.add_argument("--paintings", action="store_true", help="also use ../shared/data/styles/*.jpg as targets")
     ap.add_argument("--set", nargs="*", default=[], help="PaintSettings overrides, e.g. iterations=60")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "1")), help="torch threads (1 is fastest on a busy 2-core box)")
-    ap.add_argument("--video-frames", type=int, default=4)
+    ap.add_argument("--video-frames", type=int, default=5)
     ap.add_argument("--video-strokes", type=int, default=500)
     ap.add_argument("--video-only", action="store_true")
     ap.add_argument("--no-video", action="store_true")
+    ap.add_argument("--no-ewarp", action="store_true", help="skip the E_warp comparison with independent frames")
     ap.add_argument("--out", default=None, help="write target|painting|mosaic PNGs here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -33,13 +33,23 @@ from vidstyle.methods import MethodSpec  # noqa: E402
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def run(args, temporal: str, workers: int, out_dir: Path) -> dict:
+def method_spec(args) -> MethodSpec:
+    if args.method == "paint":
+        from vidstyle.methods.paint import PaintSettings
+
+        settings = PaintSettings(strokes=args.strokes, later_iterations=args.iterations)
+        styles = [load_image(args.style)] if args.paint_style else []
+        return MethodSpec("paint", settings, styles)
     settings = GatysSettings(size=args.size, iterations=args.first_iterations, later_iterations=args.iterations).validate()
-    spec = MethodSpec("gatys", settings, [load_image(args.style)])
-    output = out_dir / f"{temporal}_w{workers}.mp4"
+    return MethodSpec("gatys", settings, [load_image(args.style)])
+
+
+def run(args, temporal: str, workers: int, out_dir: Path) -> dict:
+    output = out_dir / f"{args.method}_{temporal}_w{workers}.mp4"
     job = JobSpec(
-        input=args.clip, output=str(output), method=spec, frames=args.frames, workers=workers, threads_per_worker=1,
-        video=VideoSettings(temporal=temporal, chunk_frames=args.chunk_frames), overwrite=True,
+        input=args.clip, output=str(output), method=method_spec(args), frames=args.frames, workers=workers,
+        threads_per_worker=1, video=VideoSettings(temporal=temporal, chunk_frames=args.chunk_frames), overwrite=True,
+        size=args.size,
     )  # fmt: skip
     started = time.perf_counter()
     run_job(job)
@@ -51,7 +61,7 @@ def run(args, temporal: str, workers: int, out_dir: Path) -> dict:
     later = [f for f in frames if not f.get("anchor")]
     return {
         "mode": temporal, "workers": workers, "wall": wall, "e_warp": report["e_warp"], "seam_ratio": report["seam_ratio"],
-        "style": float(np.mean([f["style"] for f in frames])),
+        "style": float(np.mean([f.get("style", np.nan) for f in frames])),
         "first_iterations": float(np.mean([f["iterations"] for f in first])),
         "later_iterations": float(np.mean([f["iterations"] for f in later])) if later else float("nan"),
         "first_seconds": float(np.mean([f["wall"] for f in first])),
@@ -71,17 +81,22 @@ def main() -> None:
     parser.add_argument("--chunk-frames", type=int, default=12)
     parser.add_argument("--out", default=None, help="keep the videos here (default: a temporary folder)")
     parser.add_argument("--skip-scaling", action="store_true", help="skip the 1-worker run")
+    parser.add_argument("--method", choices=["gatys", "paint"], default="gatys")
+    parser.add_argument("--strokes", type=int, default=500, help="paint: strokes per frame")
+    parser.add_argument("--paint-style", action="store_true", help="paint: also run the style stage")
+    parser.add_argument("--modes", default="none,prev,flow", help="temporal modes to compare (first is the baseline)")
     args = parser.parse_args()
     if not Path(args.clip).is_file() or not Path(args.style).is_file():
         print(f"skipped: {args.clip} or {args.style} is missing")
         return
     out_dir = Path(args.out or tempfile.mkdtemp(prefix="vidstyle-bench-"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = [run(args, mode, 2, out_dir) for mode in ("none", "prev", "flow")]
+    modes = args.modes.split(",")
+    results = [run(args, mode, 2, out_dir) for mode in modes]
     if not args.skip_scaling:
-        results.append(run(args, "flow", 1, out_dir))
+        results.append(run(args, modes[-1], 1, out_dir))
     base = results[0]
-    print(f"clip {args.clip} frames {args.frames} size {args.size}; style {Path(args.style).name}; "
+    print(f"method {args.method}; clip {args.clip} frames {args.frames} size {args.size}; style {Path(args.style).name}; "
           f"iterations first {args.first_iterations} later {args.iterations}; chunks of {args.chunk_frames}")
     print(f"{'mode':6s} {'workers':>7s} {'E_warp':>9s} {'vs none':>8s} {'seam':>6s} {'style vs none':>13s} "
           f"{'it first/later':>15s} {'s first/later':>14s} {'wall s':>8s} {'PSNR':>6s}")
@@ -92,8 +107,8 @@ def main() -> None:
               f"{r['first_seconds']:6.2f}/{r['later_seconds']:<6.2f} {r['wall']:8.1f} {r['psnr']:6.2f}")
     if not args.skip_scaling:
         one = results[-1]["wall"]
-        two = results[2]["wall"]
-        print(f"speed-up of 2 workers over 1 (flow): {one / two:.2f}x ({one:.1f} s vs {two:.1f} s)")
+        two = results[len(modes) - 1]["wall"]
+        print(f"speed-up of 2 workers over 1 ({modes[-1]}): {one / two:.2f}x ({one:.1f} s vs {two:.1f} s)")
     print(f"videos in {out_dir}")
 
 

@@ -181,10 +181,8 @@ def method_spec(options: dict[str, Any], styles: list, blend: list[float], itera
     elif method == "paint":
         from vidstyle.methods.paint import PaintSettings
 
-        flags = {"strokes": options.get("strokes"), "stroke_type": options.get("stroke_type"),
-                 "size": options.get("size"), "seed": options.get("seed")}  # fmt: skip
-        if iterations.get("later_iterations") is not None:
-            flags["later_iterations"] = iterations["later_iterations"]
+        flags = {"strokes": options.get("strokes"), "stroke_type": options.get("stroke_type"), "seed": options.get("seed"),
+                 "iterations": iterations.get("iterations"), "later_iterations": iterations.get("later_iterations")}  # fmt: skip
         settings = build_settings(PaintSettings, None, toml, "paint", {k: v for k, v in flags.items() if v is not None})
     else:
         raise ConfigError(f"unknown method '{method}': use gatys or paint")
@@ -307,8 +305,10 @@ def image(
     photo = load_image(str(content))
     styles, blend = _load_styles(style, style_weight)
     spec = method_spec(options, styles, blend, {"iterations": iterations})
-    width, height = long_side_size(photo.shape[0], photo.shape[1], spec.settings.size)
-    photo = resize(photo, width, height)
+    long_side = getattr(spec.settings, "size", None) or options.get("size")
+    if long_side:
+        width, height = long_side_size(photo.shape[0], photo.shape[1], long_side)
+        photo = resize(photo, width, height)
     spec.palette = photo
     progress, on_progress = _progress_printer("stylizing")
     started = time.perf_counter()
@@ -317,25 +317,29 @@ def image(
         result = stylizer.stylize(FrameContext(index=0, frame=photo), None)
     save_image(str(output), result.image)
     if spec.name == "paint":
-        _paint_exports(stylizer, result, strokes_out, svg, process_video)
+        _paint_exports(result, strokes_out, svg, process_video)
     _report_image(output, stylizer, result.stats, time.perf_counter() - started)
 
 
-def _paint_exports(stylizer, result, strokes_out, svg, process_video) -> None:
-    from vidstyle.methods.paint import export
+def _paint_exports(result, strokes_out, svg, process_video) -> None:
+    """Stroke list (JSON), SVG and the painting-process video of one painted image."""
+    from vidstyle.engine.store import _atomic_write
+    from vidstyle.media.writer import VideoWriter
+    from vidstyle.methods.paint import painting_process, save_strokes_json, strokes_from_state, strokes_to_svg
 
+    strokes = strokes_from_state(result.state)
+    height, width = result.image.shape[:2]
     if strokes_out is not None:
-        export.save_strokes_json(str(strokes_out), [result.state])
+        save_strokes_json(str(strokes_out), [strokes])
     if svg is not None:
-        export.save_svg(str(svg), result.state)
+        _atomic_write(Path(svg), strokes_to_svg(strokes, width, height).encode("utf-8"))
     if process_video is not None:
-        from vidstyle.media.writer import VideoWriter
-
-        frames = export.process_frames(result.state)
-        first = next(frames)
-        with VideoWriter(str(process_video), first.shape[1], first.shape[0], 30, overwrite=True) as writer:
-            writer.write(first)
+        per_frame = max(1, len(strokes.ordered()["params"]) // 120)  # about 4 s at 30 fps
+        frames = painting_process(strokes, height - height % 2, width - width % 2, strokes_per_frame=per_frame)
+        with VideoWriter(str(process_video), width - width % 2, height - height % 2, 30, overwrite=True) as writer:
             for frame in frames:
+                writer.write(frame)
+            for _ in range(30):  # hold the finished painting for a second
                 writer.write(frame)
 
 
@@ -378,7 +382,7 @@ def texture(
 
     settings = GatysSettings(
         size=size, iterations=iterations, optimizer=optimizer, pooling=pooling, weights=weights, seed=seed,
-        content_weight=0.0, init="noise", tv_weight=0.0, early_stop=0.0,
+        content_weight=0.0, init="noise", tv_weight=5.0, early_stop=0.0,
     ).validate()  # fmt: skip
     check_output_path(str(output), [str(sample)], overwrite)
     texture_sample = load_image(str(sample))
@@ -407,7 +411,8 @@ def _job(input: Path, output: Path | None, style, style_weight, options: dict[st
         workers=options.get("workers"), address=options.get("address"), gpus_per_worker=options.get("gpus_per_worker"),
         threads_per_worker=options.get("threads_per_worker"), device=options.get("device", "auto"),
         work_dir=None if options.get("work_dir") is None else str(options["work_dir"]),
-        overwrite=bool(options.get("overwrite")), keep_work=bool(options.get("keep_work")), **extra,
+        overwrite=bool(options.get("overwrite")), keep_work=bool(options.get("keep_work")),
+        size=options.get("size"), **extra,
     )  # fmt: skip
 
 
@@ -429,14 +434,21 @@ def stylize(
 
     if svg is not None or process_video is not None:
         raise ConfigError("--svg and --process-video apply to one painting: use them with `vidstyle image --method paint`")
-    if strokes_out is not None and options.get("method") != "paint":
-        raise ConfigError("--strokes-out needs --method paint")
-    job = _job(input, output, style, style_weight, options)
+    if strokes_out is not None:
+        if options.get("method") != "paint":
+            raise ConfigError("--strokes-out needs --method paint")
+        from vidstyle.media.writer import check_output_path
+
+        check_output_path(str(strokes_out), [str(input)], bool(options.get("overwrite")))
+    job = _job(input, output, style, style_weight, options, keep_states=strokes_out is not None)
     progress, on_event = _video_progress()
     with progress:
         report = run_job(job, on_event)
     if strokes_out is not None:
-        console.print("[yellow]note:[/] per-frame stroke lists are kept in the sidecar JSON", highlight=False)
+        from vidstyle.methods.paint import save_strokes_json, strokes_from_state
+
+        save_strokes_json(str(strokes_out), [strokes_from_state(state) for state in report.states])
+        console.print(f"wrote {strokes_out}: strokes of {len(report.states)} frames", highlight=False)
     console.print(
         f"wrote {output}: {report.frames_written} frames in {report.seconds:.1f} s"
         f"{f' (resumed {report.resumed_chunks} chunk(s))' if report.resumed_chunks else ''}; sidecar {report.sidecar}",

@@ -51,6 +51,8 @@ class JobSpec:
     in_process: bool = False
     keep_work: bool = False
     collect_frames: bool = False
+    keep_states: bool = False  # also return each frame's method state (e.g. strokes) in order
+    size: int | None = None  # output long side; None: the method's own `size` setting, else the source size
 
 
 @dataclass
@@ -69,6 +71,7 @@ class JobReport:
     workers: list[dict]
     originals: list[np.ndarray] = field(default_factory=list)
     stylized: list[np.ndarray] = field(default_factory=list)
+    states: list[Any] = field(default_factory=list)
 
 
 EventCallback = Callable[[JobEvent], None]
@@ -99,7 +102,7 @@ def resolve_resources(job: JobSpec) -> Resources:
         workers = job.workers or max(1, (os.cpu_count() or 1) // threads)
     if job.in_process:
         workers = 1
-    return Resources(workers=workers, threads_per_worker=threads, gpus_per_worker=gpus, device=device)
+    return Resources(workers=workers, threads_per_worker=threads, gpus_per_worker=gpus, device=device, keep_states=job.keep_states)
 
 
 def _local_gpus() -> int:
@@ -140,6 +143,7 @@ class _Run:
         self.frames_written = 0
         self.stats: dict[int, dict] = {}
         self.collected: list[np.ndarray] = []
+        self.states: list[Any] = []
         self.batch = job.video.batch
         self.limit = IN_FLIGHT_PER_WORKER * max(1, executor.workers)
 
@@ -209,6 +213,8 @@ class _Run:
                 self._submit_ready_anchors()
             else:
                 for output in value:
+                    if output.states is not None:
+                        self.store.save_states(output.index, output.states)
                     self.store.save_chunk(output.index, output.frames, output.stats)
                     self.emit(JobEvent("chunk", {"index": output.index, "frames": len(output.frames)}))
 
@@ -216,6 +222,8 @@ class _Run:
         chunks = self.plan.chunks
         while self.next_to_write < len(chunks) and self.store.has_chunk(self.next_to_write):
             frames, stats = self.store.load_chunk(self.next_to_write)
+            if self.job.keep_states:
+                self.states.extend(self.store.load_states(self.next_to_write) or [None] * len(frames))
             for frame, stat in zip(frames, stats):
                 if self.writer is not None:
                     self.writer.write(frame)
@@ -260,7 +268,7 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
     check_spec(job.method)
     info = probe(job.input)
     first, last = resolve_range(info, frames=job.frames, start=job.start, end=job.end)
-    size = getattr(job.method.settings, "size", None)
+    size = job.size or getattr(job.method.settings, "size", None)
     width, height = output_size(info, size)
     if job.output is not None:
         check_output_path(job.output, [job.input], job.overwrite)
@@ -278,7 +286,7 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
     description = {
         "version": __version__, "input": _input_identity(job.input), "range": [first, last], "size": [width, height],
         "method": job.method.describe(), "video": {k: v for k, v in video.__dict__.items() if k not in ("crf", "encoder_preset")},
-        "cuts": cuts,
+        "cuts": cuts, "keep_states": job.keep_states,
     }  # fmt: skip
     key = job_key(description, job.method.blobs())
     temporary_work = None
@@ -330,6 +338,7 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
             writer = None
             sidecar = _write_sidecar(job, plan, run, workers, resources, time.perf_counter() - started, key)
         report = JobReport(plan, run.frames_written, time.perf_counter() - started, sidecar, resumed, workers)
+        report.states = run.states
         if job.collect_frames:
             report.stylized = run.collected
             report.originals = list(read_frames(job.input, first, last, long_side=size))

@@ -30,6 +30,7 @@ class Resources:
     threads_per_worker: int
     gpus_per_worker: float
     device: str
+    keep_states: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class InProcessExecutor:
     def __init__(self, spec: MethodSpec, video: VideoSettings, resources: Resources) -> None:
         from vidstyle.engine.worker import Worker
 
-        self.worker = Worker(spec, video, resources.device, resources.threads_per_worker)
+        self.worker = Worker(spec, video, resources.device, resources.threads_per_worker, resources.keep_states)
         self.workers = 1
         self._results: dict[int, Any] = {}
         self._next = 0
@@ -141,7 +142,7 @@ class RayExecutor:
         return self.actor_class.options(
             num_cpus=r.threads_per_worker, num_gpus=r.gpus_per_worker, max_restarts=0, max_task_retries=0,
             name=f"{self.name}-{self.spawned}", namespace="vidstyle",
-        ).remote(self.spec_ref, self.video, r.device, r.threads_per_worker)  # fmt: skip
+        ).remote(self.spec_ref, self.video, r.device, r.threads_per_worker, r.keep_states)  # fmt: skip
 
     def _wait_ready(self) -> None:
         refs = [a.describe.remote() for a in self.actors]

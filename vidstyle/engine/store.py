@@ -104,6 +104,16 @@ class WorkStore:
         np.savez(buffer, frames=frames, stats=np.array(json.dumps(stats)))
         _atomic_write(self._chunk_path(index), buffer.getvalue())
 
+    def save_states(self, index: int, states: list) -> None:
+        _atomic_write(self.root / "chunks" / f"{index:05d}.states.pkl", pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load_states(self, index: int) -> list | None:
+        path = self.root / "chunks" / f"{index:05d}.states.pkl"
+        if not path.is_file():
+            return None
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+
     def load_chunk(self, index: int) -> tuple[np.ndarray, list[dict]]:
         with np.load(self._chunk_path(index)) as data:
             return data["frames"], json.loads(str(data["stats"]))

@@ -21,6 +21,7 @@ class ChunkOutput:
     index: int
     frames: np.ndarray  # (N, H, W, 3) uint8
     stats: list[dict] = field(default_factory=list)
+    states: list | None = None  # the method's opaque per-frame states, when the job keeps them
 
 
 def temporal_link(frame: np.ndarray, previous: np.ndarray | None, video: VideoSettings):
@@ -74,6 +75,7 @@ def run_chunks(
     frames: list[np.ndarray],
     anchors: list[FrameResult],
     next_anchors: list[tuple[np.ndarray, FrameResult] | None],
+    keep_states: bool = False,
 ) -> list[ChunkOutput]:
     """Run chunks forward from their anchors, frame offset by frame offset, batched across chunks.
 
@@ -84,6 +86,7 @@ def run_chunks(
     for out, anchor in zip(outputs, anchors):
         out.frames[0] = anchor.image
         out.stats.append(dict(anchor.stats))
+        out.states = [anchor.state] if keep_states else None
         states.append(anchor.state)
     longest = max(c.frames for c in chunks)
     for offset in range(1, longest):
@@ -105,5 +108,7 @@ def run_chunks(
         for i, result in zip(live, results):
             outputs[i].frames[offset] = result.image
             outputs[i].stats.append({**result.stats, "frame": chunks[i].start + offset, "wall": wall})
+            if keep_states:
+                outputs[i].states.append(result.state)  # type: ignore[union-attr]
             states[i] = result.state
     return outputs

@@ -17,12 +17,13 @@ from vidstyle.methods.base import FrameResult
 
 
 class Worker:
-    def __init__(self, spec: MethodSpec, video: VideoSettings, device: str, threads: int) -> None:
+    def __init__(self, spec: MethodSpec, video: VideoSettings, device: str, threads: int, keep_states: bool = False) -> None:
         import torch
 
         if threads > 0:
             torch.set_num_threads(threads)
         self.video = video
+        self.keep_states = keep_states
         self.first_iterations = getattr(spec.settings, "iterations", 1)
         self.stylizer = build_stylizer(spec, device)
         self.device = device
@@ -49,4 +50,4 @@ class Worker:
         frames = list(resolved[:n])
         anchors = list(resolved[n : 2 * n])
         nexts = [None if r is None else (f, r) for f, r in zip(next_frames, resolved[2 * n : 3 * n])]
-        return run_chunks(self.stylizer, self.video, chunks, frames, anchors, nexts)  # type: ignore[arg-type]
+        return run_chunks(self.stylizer, self.video, chunks, frames, anchors, nexts, self.keep_states)  # type: ignore[arg-type]

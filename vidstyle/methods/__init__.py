@@ -54,7 +54,8 @@ def build_stylizer(spec: MethodSpec, device: str = "auto", on_progress: Callable
         return GatysStylizer(spec.settings, spec.styles, spec.style_weights or None, spec.palette,
                              device=device, on_progress=on_progress)  # fmt: skip
     if spec.name == "paint":
+        from vidstyle.methods.gatys import resolve_device
         from vidstyle.methods.paint import PaintStylizer
 
-        return PaintStylizer(spec.settings, spec.styles, spec.style_weights or None, device=device)
+        return PaintStylizer(spec.settings, spec.styles, spec.style_weights or None, device=str(resolve_device(device)))
     raise ConfigError(f"unknown method '{spec.name}': use gatys or paint")

@@ -315,10 +315,10 @@ class GatysEngine:
         for it in range(count):
             losses, parts = self._losses(x, content_feats, grams, lap_target, temporal_at)
             (grad,) = torch.autograd.grad(losses.sum(), x)
-            before = x.detach().clone()
             if lbfgs is not None:
-                lbfgs.step(x, grad, active)
+                lbfgs.step(x, grad, active)  # frozen images get a zero step
             else:
+                before = x.detach().clone()  # Adam's moments would move a frozen image: restore it
                 x.grad = grad
                 adam.step()
                 with torch.no_grad():

@@ -1,11 +1,31 @@
-"""Stroke-based painter (seed 002, Zou et al. "Stylized Neural Painting", DESIGN §6).
+"""Stroke-based painter (seed 002, Zou et al. "Stylized Neural Painting"; DESIGN §6).
+
+Modules (one job each):
+
+    brushes   stroke types (parameter layouts) and procedural brush textures
+    renderer  differentiable footprints (grid_sample of the texture), parallel compositing,
+              block/patch rendering of a progressive-grid level
+    sinkhorn  debiased log-domain Sinkhorn divergence on image grids (separable kernel)
+    strokes   StrokeSet: the picklable, resolution-independent stroke list
+    settings  PaintSettings (validated dataclass), level plan
+    painter   Painter: progressive-grid fitting, warm start along the flow, style stage driver
+    style     style targets and the style objective (VGG Gram + L1 + Laplacian)
+    export    JSON round trip, SVG, painting-process frames
+    stylizer  PaintStylizer, the FrameStylizer the engine calls
 
 Public API:
-    PaintSettings, PaintStylizer                    settings and the FrameStylizer
-    Painter, render_sets                            painting / rendering stroke sets directly
-    StrokeSet                                       the stroke list (numpy, normalized coords)
-    save_strokes_json, load_strokes_json,           exports
-    strokes_to_svg, painting_process, strokes_from_state
+
+    PaintSettings(strokes=500, stroke_type="oil", ...)
+    PaintStylizer(settings, style_images=[], style_weights=None, extractor=None, device="cpu")
+        .stylize(ctx, state) -> FrameResult      state = {"strokes": StrokeSet.to_state()}
+        .stylize_batch([(ctx, state), ...]) -> list[FrameResult]
+    Painter(settings, device).paint(frames) -> (list[StrokeSet], stats)
+    render_sets(sets, height=None, width=None) -> list[uint8 HxWx3]   (any output size)
+    strokes_from_state(state) -> StrokeSet
+    save_strokes_json(path, sets) / load_strokes_json(path) -> list[StrokeSet]
+    frames_to_json(sets) -> dict / frames_from_json(dict) -> list[StrokeSet]
+    strokes_to_svg(strokes, width=None, height=None) -> str
+    painting_process(strokes, height=None, width=None, strokes_per_frame=10) -> Iterator[uint8 frames]
 """
 
 from vidstyle.methods.paint.brushes import STROKE_TYPES

@@ -21,9 +21,17 @@ Loss: per frame, mean |canvas − target| + β·Sinkhorn divergence per block (o
 per step, cycling, on ≈24 px grids), on a canvas of `settings.canvas` px (long side). Every
 frame of a batch is an independent problem (losses summed over the batch).
 
-Video: strokes of frame t−1 are moved along the flow (see `move_strokes`), those that land in
-untrusted regions or leave the frame/their block are reseeded where the error is largest, and
-all levels are re-optimized jointly for a few steps.
+Video (`repaint_tensors`): the strokes of frame t−1 are moved along the flow. The engine gives
+the *backward* flow b of frame t (frame_t(x) ≈ frame_{t−1}(x + b(x))), so a stroke at p in t−1
+goes to the q with q + b(q) = p, found by fixed-point iteration q ← p − b(q) (`forward_positions`);
+angles and sizes follow the local Jacobian of that map, and the flow is first smoothed at the
+scale of the level's blocks so a large stroke follows the motion of the area it covers, not of
+the pixel under its centre. Strokes whose centre lands where the flow is untrusted (the mask,
+averaged over ≈1 % of the frame, below `reseed_trust`), outside the frame or outside their block's
+clip box are reseeded at the largest error of their block (favouring untrusted regions). Then
+all levels are re-optimized jointly for `later_iterations` steps at a reduced learning rate
+against L1 to the frame plus Ruder's temporal term (MSE to the previous painting warped along
+the flow, on trusted pixels), which is what keeps the video from flickering.
 """
 
 from __future__ import annotations
@@ -278,12 +286,15 @@ class Painter:
         slots: int,
         gen: torch.Generator,
         weight: torch.Tensor | None = None,
+        density: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Parameters (B, m*m, slots, D) for `counts` (B, m*m) new strokes per block, placed at the
         block's largest errors (greedy, with suppression), coloured and oriented from the target.
 
         Slot k < counts[b, n] is meaningful; the rest are filled the same way (kept invalid).
         `weight` (B,1,H,W) optionally scales the error (e.g. to favour untrusted regions).
+        `density` (B, m*m): strokes the block holds in all (sizes strokes and spaces the picks);
+        defaults to `counts` (a fresh level). Reseeding passes the block's full stroke count.
         """
         spec = self.spec
         bsz, _, height, width = target.shape
@@ -299,7 +310,7 @@ class Painter:
         cells = cells + 1e-4 * torch.rand(cells.shape, generator=gen, device=cells.device)  # break ties, vary picks
         gy, gx = torch.meshgrid(torch.arange(g, device=cells.device), torch.arange(g, device=cells.device), indexing="ij")
         gy, gx = gy.flatten().float(), gx.flatten().float()
-        per_stroke = torch.clamp(counts.float(), min=1.0)
+        per_stroke = torch.clamp((counts if density is None else density).float(), min=1.0)
         sigma = (0.55 * g / torch.sqrt(per_stroke))[..., None]  # (B, nb, 1) cells
         picks_x, picks_y = [], []
         work = cells.clone()
@@ -328,7 +339,7 @@ class Painter:
         rand_angle = (torch.rand(x.shape, generator=gen, device=x.device) - 0.5) * math.pi
         angle = torch.where(coherent > 1e-6, 0.5 * torch.atan2(orient[..., 1], orient[..., 0]), rand_angle)
 
-        smooth = _blur(target, max(0.5, 0.15 * min(block_h, block_w) / math.sqrt(float(counts.float().mean().clamp(min=1)))))
+        smooth = _blur(target, max(0.5, 0.15 * min(block_h, block_w) / math.sqrt(float(per_stroke.mean()))))
         dx = torch.cos(angle) * length * 0.35 * long_side / width
         dy = torch.sin(angle) * length * 0.35 * long_side / height
         c_head = _sample(smooth, (x - dx).clamp(0, 1), (y - dy).clamp(0, 1))
@@ -369,10 +380,6 @@ class Painter:
         return LevelTensors(m, params, valid, variant)
 
     # -- optimization --------------------------------------------------------------------------
-    def _project(self, lv: LevelTensors, lo, hi) -> None:
-        with torch.no_grad():
-            lv.params.copy_(torch.maximum(torch.minimum(lv.params, hi[None, :, None]), lo[None, :, None]))
-
     def _loss(self, canvas, target, m: int | None, step: int, extra=None) -> torch.Tensor:
         s = self.settings
         loss = (canvas - target).abs().mean(dim=(1, 2, 3))
@@ -395,7 +402,6 @@ class Painter:
         dims: list[int] | None = None,
         height: int | None = None,
         width: int | None = None,
-        regularizer: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
     ) -> float:
         """Adam on the levels listed in `train` (others fixed), canvas = levels over `base`.
 
@@ -422,18 +428,14 @@ class Painter:
         with torch.no_grad():
             for lv in levels[:first]:
                 base = apply_layers(base, render_level(stype, lv.params, lv.variant, lv.valid, lv.grid, self.margin, height, width, self.atlas))
-        last = float("nan")
+        last = None
         for step in range(iterations):
             canvas = base
             for i in range(first, len(levels)):
                 lv = levels[i]
                 params = raws[i] * scales[i] if i in raws else lv.params
                 canvas = apply_layers(canvas, render_level(stype, params, lv.variant, lv.valid, lv.grid, self.margin, height, width, self.atlas))
-            loss = loss_fn(canvas, step)
-            if regularizer is not None:
-                for i, r in raws.items():
-                    loss = loss + regularizer(i, r * scales[i])
-            loss = loss.sum()
+            loss = loss_fn(canvas, step).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if mask is not None:
@@ -445,7 +447,7 @@ class Painter:
                     lo, hi = bounds[i]
                     p = torch.maximum(torch.minimum(r * scales[i], hi[None, :, None]), lo[None, :, None])
                     r.copy_(p / scales[i])
-            last = float(loss.detach())
+            last = loss.detach()  # no host sync inside the loop
         with torch.no_grad():
             for i, r in raws.items():
                 p = r.detach() * scales[i]
@@ -453,7 +455,7 @@ class Painter:
                     a = p[..., self.spec.angle]
                     p[..., self.spec.angle] = torch.remainder(a + math.pi, 2 * math.pi) - math.pi
                 levels[i].params = p
-        return last
+        return float(last) if last is not None else float("nan")
 
     def paint_tensors(
         self,
@@ -547,47 +549,68 @@ class Painter:
         t0 = time.perf_counter()
         gen = gen or torch.Generator(device=self.device).manual_seed(s.seed + 1)
         bsz, _, height, width = targets.shape
-        moved, reseed = move_strokes(self.spec, levels, flows, masks, self.margin)
+        moved, reseed = move_strokes(self.spec, levels, flows, masks, self.margin, s.reseed_trust)
         for lv, r in zip(moved, reseed):
             lo, hi = self._bounds(lv.grid)
             lv.params = torch.maximum(torch.minimum(lv.params, hi[None, :, None]), lo[None, :, None])
-        anchors = [lv.params.clone() for lv in moved]
         n_reseed = int(sum(float(r.sum()) for r in reseed))
         if n_reseed:
             kept = [LevelTensors(lv.grid, lv.params, lv.valid * (1 - r.float()), lv.variant) for lv, r in zip(moved, reseed)]
             with torch.no_grad():
                 canvas = render_levels(s.stroke_type, kept, background, height, width, self.margin, self.atlas)
             weight = None
-            if masks is not None:  # favour regions the flow could not explain
-                weight = 1.0 + F.interpolate(1.0 - masks, size=(height, width), mode="area")
+            if masks is not None:  # new strokes go where the flow could not explain the frame
+                weight = 0.2 + F.interpolate(1.0 - masks.float(), size=(height, width), mode="area")
             for lv, r in zip(moved, reseed):
                 counts = r.sum(dim=-1).long()
                 if int(counts.max()) == 0:
                     continue
-                seeds = self.seed_strokes(targets, canvas, lv.grid, counts, int(counts.max()), gen, weight)
+                seeds = self.seed_strokes(targets, canvas, lv.grid, counts, int(counts.max()), gen, weight, lv.valid.sum(dim=-1))
                 rank = (torch.cumsum(r.long(), dim=-1) - 1).clamp(min=0)
                 picked = torch.gather(seeds, 2, rank[..., None].expand(-1, -1, -1, seeds.shape[-1]))
                 lv.params = torch.where(r[..., None], picked, lv.params)
         iters = s.later_iterations if iterations is None else iterations
-        pull = s.temporal_weight
-        keep = [(1 - r.float()) * lv.valid for lv, r in zip(moved, reseed)]
+        temporal = None
+        if s.temporal_weight > 0:
+            # Ruder et al.: stay close to the previous painting warped along the flow, where trusted
+            with torch.no_grad():
+                prev = render_levels(s.stroke_type, levels, background, height, width, self.margin, self.atlas)
+                warped, valid = warp_images(prev, flows)
+                trust = valid if masks is None else valid * F.interpolate(masks.float(), size=(height, width), mode="area")
+            temporal = (warped, trust)
 
         def loss_fn(canvas, step):
             loss = (canvas - targets).abs().mean(dim=(1, 2, 3))
             if extra_loss is not None:
                 loss = loss + extra_loss(canvas)
+            if temporal is not None:
+                loss = loss + s.temporal_weight * (temporal[1] * (canvas - temporal[0]) ** 2).mean(dim=(1, 2, 3))
             return loss
 
         base = background.reshape(bsz, 3, 1, 1).expand(bsz, 3, height, width)
-        regularizer = None
-        if pull > 0:
-            def regularizer(i, params):
-                scale = self._scale(moved[i].grid)
-                d = ((params - anchors[i]) / scale) ** 2
-                return pull * (d.mean(dim=-1) * keep[i]).sum(dim=(1, 2)) / keep[i].sum(dim=(1, 2)).clamp(min=1)
-        loss = self._optimize(moved, list(range(len(moved))), base, loss_fn, iters, s.lr, regularizer=regularizer)
+        loss = self._optimize(moved, list(range(len(moved))), base, loss_fn, iters, s.lr * s.later_lr_scale)
         stats = {"loss": loss / bsz, "iterations": float(iters), "reseeded": float(n_reseed), "seconds": time.perf_counter() - t0}
         return moved, stats
+
+
+def warp_images(images: torch.Tensor, flows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """images (B,C,H,W) of frame t−1 seen in frame t: images(x + b(x)), with the backward flow
+    (B,2,h,w) in pixels of (h, w) resized to (H, W). Also returns (B,1,H,W) 1 where x + b(x)
+    stays inside the frame."""
+    bsz, _, height, width = images.shape
+    _, _, h, w = flows.shape
+    if (h, w) != (height, width):
+        flows = F.interpolate(flows, size=(height, width), mode="area") * torch.tensor(
+            [width / w, height / h], device=flows.device, dtype=flows.dtype
+        ).view(1, 2, 1, 1)
+    ys = torch.arange(height, device=images.device, dtype=images.dtype) + 0.5
+    xs = torch.arange(width, device=images.device, dtype=images.dtype) + 0.5
+    sx = xs.view(1, 1, width) + flows[:, 0]
+    sy = ys.view(1, height, 1) + flows[:, 1]
+    grid = torch.stack((sx / width * 2 - 1, sy / height * 2 - 1), dim=-1)
+    warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    inside = ((sx >= 0) & (sx <= width) & (sy >= 0) & (sy <= height)).to(images.dtype)[:, None]
+    return warped, inside
 
 
 def _sample_flow(flow: torch.Tensor, px: torch.Tensor, py: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -615,28 +638,49 @@ def forward_positions(flow: torch.Tensor, px: torch.Tensor, py: torch.Tensor, st
     return qx, qy
 
 
-def move_strokes(spec, levels: Sequence[LevelTensors], flows: torch.Tensor, masks: torch.Tensor | None, margin: float):
+def trust_map(masks: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The flow-trust mask averaged over a neighbourhood: thin untrusted lines (motion
+    boundaries) do not condemn a stroke, occluded/disoccluded areas do."""
+    return _blur(masks, sigma)
+
+
+def move_strokes(
+    spec,
+    levels: Sequence[LevelTensors],
+    flows: torch.Tensor,
+    masks: torch.Tensor | None,
+    margin: float,
+    trust: float = 0.5,
+    flow_smoothing: float = 0.15,
+):
     """Move strokes along the flow (positions, and for oil/rect angles and sizes from the local
     Jacobian of the motion). Returns (moved levels, reseed masks (B, m*m, K) bool): strokes whose
-    centre lands outside the frame, in an untrusted region (mask < 0.5), or outside its block's
-    clip box are to be reseeded."""
+    centre lands outside the frame, in an untrusted region (the mask averaged over ≈1 % of the
+    long side is below `trust`), or outside its block's clip box are to be reseeded.
+    The flow is smoothed with σ = `flow_smoothing` × the level's block size first."""
     bsz, _, h, w = flows.shape
+    if masks is not None:
+        masks = trust_map(masks.float(), 0.01 * max(h, w))
     long_side = float(max(h, w))
     moved, reseed = [], []
     for lv in levels:
         p = lv.params.clone()
         shape = p.shape[:-1]
         flat = p.reshape(bsz, -1, spec.dim)
+        # a stroke follows the motion of the area it covers, not of the one pixel at its centre:
+        # the flow is smoothed at the scale of the level's blocks before it is sampled
+        sigma = flow_smoothing * long_side / lv.grid
+        flow = _blur(flows, sigma) if sigma > 0.5 else flows
         centre = []
         for ix, iy in spec.points:
-            qx, qy = forward_positions(flows, flat[..., ix] * w, flat[..., iy] * h)
+            qx, qy = forward_positions(flow, flat[..., ix] * w, flat[..., iy] * h)
             if spec.angle is not None:
                 # Jacobian of the backward map G(q) = q + b(q) by central differences; J_F = J_G^{-1}
-                d = (0.25 * flat[..., 2] * 0.5 * long_side).clamp(1.0, 8.0)
-                bxp, byp = _sample_flow(flows, qx + d, qy)
-                bxm, bym = _sample_flow(flows, qx - d, qy)
-                bxu, byu = _sample_flow(flows, qx, qy + d)
-                bxd, byd = _sample_flow(flows, qx, qy - d)
+                d = (0.25 * flat[..., 2] * 0.5 * long_side).clamp(1.0, max(1.0, 2 * sigma))
+                bxp, byp = _sample_flow(flow, qx + d, qy)
+                bxm, bym = _sample_flow(flow, qx - d, qy)
+                bxu, byu = _sample_flow(flow, qx, qy + d)
+                bxd, byd = _sample_flow(flow, qx, qy - d)
                 j11 = 1 + (bxp - bxm) / (2 * d)
                 j21 = (byp - bym) / (2 * d)
                 j12 = (bxu - bxd) / (2 * d)
@@ -659,10 +703,11 @@ def move_strokes(spec, levels: Sequence[LevelTensors], flows: torch.Tensor, mask
             cy = 0.25 * centre[0][1] + 0.5 * centre[1][1] + 0.25 * centre[2][1]
         else:
             cx, cy = centre[0]
-        out = (cx < 0) | (cx >= w) | (cy < 0) | (cy >= h)
+        tol_x, tol_y = CENTRE_MARGIN * w / lv.grid, CENTRE_MARGIN * h / lv.grid  # bounds allow that much
+        out = (cx < -tol_x) | (cx > w + tol_x) | (cy < -tol_y) | (cy > h + tol_y)
         if masks is not None:
             mx = F.grid_sample(masks, torch.stack((cx / w * 2 - 1, cy / h * 2 - 1), -1)[:, None], mode="bilinear", padding_mode="border", align_corners=False)[:, 0, 0]
-            out = out | (mx < 0.5)
+            out = out | (mx < trust)
         m = lv.grid
         mu = margin if m > 1 else 0.0
         rows = torch.arange(m, device=p.device).repeat_interleave(m).float().view(1, m * m, 1).expand(shape).reshape(bsz, -1)

@@ -96,8 +96,7 @@ def _affine_footprint(spec, params, variant, X, Y, height, width, atlas):
 
     gx = (e(au) * X) + (e(bu) * Y + e(cu))
     gy = (e(av) * X) + (e(bv) * Y + e(cv))
-    lo, hi = e(ox - kx), e(ox + kx)
-    gx = torch.clamp(gx, lo, hi)
+    gx = torch.clamp(gx, e(ox - kx), e(ox + kx))  # u stays inside the stroke's tile
     grid = torch.stack((gx, gy), dim=-1)
     alpha = _sample(atlas, grid) * e(params[..., spec.alpha].clamp(0.0, 1.0))
     t = None

@@ -42,7 +42,9 @@ class PaintSettings:
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     # video
     later_iterations: int = 20  # Adam steps for a warm-started frame (all levels jointly)
-    temporal_weight: float = 0.0  # optional L2 pull of warm-started strokes to their moved values
+    later_lr_scale: float = 0.5  # learning rate of warm-started frames = lr × this (less jitter)
+    temporal_weight: float = 20.0  # Ruder temporal term: MSE to the warped previous painting (trusted px)
+    reseed_trust: float = 0.3  # reseed strokes where the (smoothed) flow-trust mask is below this
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -63,11 +65,13 @@ class PaintSettings:
                 raise ConfigError(f"paint {name.replace('_', ' ')} must be ≥ 0, got {getattr(self, name)}")
         if self.canvas < 16 or self.style_size < 16:
             raise ConfigError("paint canvas and style size must be at least 16 px")
-        if self.lr <= 0 or self.style_lr <= 0:
+        if self.lr <= 0 or self.style_lr <= 0 or self.later_lr_scale <= 0:
             raise ConfigError("paint learning rates must be positive")
         for name in ("sinkhorn_weight", "style_weight", "content_weight", "laplacian_weight", "temporal_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"paint {name.replace('_', ' ')} must be ≥ 0, got {getattr(self, name)}")
+        if not 0.0 <= self.reseed_trust <= 1.0:
+            raise ConfigError(f"paint reseed trust must be in [0, 1], got {self.reseed_trust}")
         if not 0.0 <= self.adaptive <= 1.0:
             raise ConfigError(f"paint adaptive must be in [0, 1], got {self.adaptive}")
         if self.slot_slack < 1.0:
