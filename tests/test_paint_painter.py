@@ -236,3 +236,28 @@ def test_bad_settings_raise_config_error():
             PaintSettings(**kw)
     with pytest.raises(ConfigError):
         PaintStylizer(_fast(), style_images=[np.zeros((8, 8, 3), np.uint8)], style_weights=[1.0, 2.0], extractor=torch.nn.Identity())
+
+
+def test_pull_draws_the_painting_toward_an_anchor():
+    from vidstyle.methods.base import Pull
+
+    target = _synthetic()
+    anchor = np.zeros_like(target)
+    anchor[...] = (250, 250, 20)  # a yellow anchor image, fully trusted
+    settings = _fast(strokes=20, levels=2, iterations=15)
+    free = PaintStylizer(settings).stylize(FrameContext(0, target), None)
+    pulled = PaintStylizer(settings).stylize(FrameContext(0, target, pull=Pull(anchor, weight=50.0)), None)
+    assert _psnr(pulled.image, anchor) > _psnr(free.image, anchor) + 1.0
+
+
+def test_batch_mixes_fresh_and_warm_frames():
+    stylizer = PaintStylizer(_fast(strokes=20, levels=2, iterations=10, later_iterations=3))
+    f0, f1 = _synthetic(), _synthetic(shift=(2, 1))
+    r0 = stylizer.stylize(FrameContext(0, f0), None)
+    flow = np.zeros(f0.shape[:2] + (2,), np.float32)
+    flow[..., 0], flow[..., 1] = -2.0, -1.0
+    out = stylizer.stylize_batch([(FrameContext(1, f1, flow=flow), r0.state), (FrameContext(0, f1), None)])
+    assert out[0].stats["warm"] == 1.0 and out[1].stats["warm"] == 0.0
+    # a state painted for another stroke type or aspect ratio is not reused
+    other = PaintStylizer(_fast(strokes=20, levels=2, iterations=5, stroke_type="rect"))
+    assert other.stylize(FrameContext(1, f1, flow=flow), r0.state).stats["warm"] == 0.0

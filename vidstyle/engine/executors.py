@@ -103,8 +103,16 @@ def connect_ray(address: str | None, resources: Resources) -> bool:
             _check_reachable(address)
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         else:
+            import logging
+
             cpus = max(os.cpu_count() or 1, resources.workers * resources.threads_per_worker)
-            ray.init(address="local", include_dashboard=False, num_cpus=cpus, log_to_driver=False, configure_logging=False)
+            ray_logger = logging.getLogger("ray")
+            level = ray_logger.level
+            ray_logger.setLevel(logging.ERROR)  # start-up notices (token auth, "started a local instance") are noise here
+            try:
+                ray.init(address="local", include_dashboard=False, num_cpus=cpus, log_to_driver=False, configure_logging=False)
+            finally:
+                ray_logger.setLevel(level)
     except ClusterError:
         raise
     except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError...
