@@ -48,7 +48,9 @@ def run(args, temporal: str, workers: int, out_dir: Path) -> dict:
     output = out_dir / f"{args.method}_{temporal}_w{workers}.mp4"
     job = JobSpec(
         input=args.clip, output=str(output), method=method_spec(args), frames=args.frames, workers=workers,
-        threads_per_worker=1, video=VideoSettings(temporal=temporal, chunk_frames=args.chunk_frames), overwrite=True,
+        threads_per_worker=1, overwrite=True,
+        video=VideoSettings(temporal=temporal, chunk_frames=args.chunk_frames, seam_frames=args.seam_frames,
+                            seam_strength=args.seam_strength),
         size=args.size,
     )  # fmt: skip
     started = time.perf_counter()
@@ -79,6 +81,8 @@ def main() -> None:
     parser.add_argument("--first-iterations", type=int, default=150)
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--chunk-frames", type=int, default=12)
+    parser.add_argument("--seam-frames", type=int, default=VideoSettings.seam_frames)
+    parser.add_argument("--seam-strength", type=float, default=VideoSettings.seam_strength)
     parser.add_argument("--out", default=None, help="keep the videos here (default: a temporary folder)")
     parser.add_argument("--skip-scaling", action="store_true", help="skip the 1-worker run")
     parser.add_argument("--method", choices=["gatys", "paint"], default="gatys")

@@ -22,7 +22,7 @@ from vidstyle.methods.paint import (
     strokes_from_state,
     strokes_to_svg,
 )
-from vidstyle.methods.paint.painter import LevelTensors, forward_positions, move_strokes, to_tensors
+from vidstyle.methods.paint.painter import forward_positions, move_strokes, to_tensors
 from vidstyle.methods.paint.brushes import spec_for
 from vidstyle.methods.paint.settings import level_plan
 
@@ -261,3 +261,20 @@ def test_batch_mixes_fresh_and_warm_frames():
     # a state painted for another stroke type or aspect ratio is not reused
     other = PaintStylizer(_fast(strokes=20, levels=2, iterations=5, stroke_type="rect"))
     assert other.stylize(FrameContext(1, f1, flow=flow), r0.state).stats["warm"] == 0.0
+
+
+def test_styled_video_warm_start_keeps_the_style_objective():
+    from vidstyle.features.vgg import random_extractor
+
+    layers = ("conv1_1", "conv2_1")
+    settings = _fast(strokes=12, levels=2, iterations=6, style_iterations=5, style_layers=layers, style_size=48, later_iterations=3)
+    style = np.zeros((32, 32, 3), np.uint8)
+    style[::4] = (250, 220, 0)
+    stylizer = PaintStylizer(settings, [style, style[::-1]], style_weights=[2.0, 1.0], extractor=random_extractor(layers))
+    f0, f1 = _synthetic(), _synthetic(shift=(1, 0))
+    r0 = stylizer.stylize(FrameContext(0, f0), None)
+    flow = np.zeros(f0.shape[:2] + (2,), np.float32)
+    flow[..., 0] = -1.0
+    r1 = stylizer.stylize(FrameContext(1, f1, flow=flow, mask=np.ones(f0.shape[:2], np.float32)), r0.state)
+    assert r1.stats["warm"] == 1.0 and r1.image.shape == f1.shape
+    assert np.isfinite(r1.stats["loss"])

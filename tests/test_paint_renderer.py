@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vidstyle.methods.paint.brushes import VARIANTS, spec_for, texture_atlas, texture_bank
-from vidstyle.methods.paint.painter import LevelTensors, render_levels, render_sets, to_tensors
+from vidstyle.methods.paint.painter import render_levels, render_sets, to_tensors
 from vidstyle.methods.paint.renderer import MAX_ALPHA, footprint, render_list, stroke_colors
 from vidstyle.methods.paint.sinkhorn import image_sinkhorn
 from vidstyle.methods.paint.strokes import StrokeLevel, StrokeSet

@@ -234,7 +234,7 @@ class VideoSettings:
     temporal: str = "flow"  # none | prev | flow
     chunk_frames: int = 24  # frames per chunk (the unit of parallel work and of resume)
     seam_frames: int = 6  # last frames of a chunk pulled toward the next chunk's anchor
-    seam_strength: float = 3.0  # pull weight at a chunk's last frame, relative to the temporal weight
+    seam_strength: float = 30.0  # pull weight at a chunk's last frame, relative to the temporal weight (measured: 3 left seams at 8x the interior E_warp, 30 at 1x)
     anchor_iterations: int = 0  # 0: half the first-frame iterations for anchors after the first
     shot_threshold: float = 0.35  # histogram distance that may start a new shot (0 = no cut detection)
     flow_preset: str = "medium"  # DIS preset: ultrafast | fast | medium

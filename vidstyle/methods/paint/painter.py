@@ -541,6 +541,7 @@ class Painter:
         iterations: int | None = None,
         extra_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
         gen: torch.Generator | None = None,
+        l1_weight: float = 1.0,
     ):
         """Warm-started frame: move the previous strokes along the flow, reseed the lost ones,
         re-optimize every level jointly for a few steps. flows (B,2,h,w) backward flow in px of
@@ -580,7 +581,7 @@ class Painter:
             temporal = (warped, trust)
 
         def loss_fn(canvas, step):
-            loss = (canvas - targets).abs().mean(dim=(1, 2, 3))
+            loss = l1_weight * (canvas - targets).abs().mean(dim=(1, 2, 3))
             if extra_loss is not None:
                 loss = loss + extra_loss(canvas)
             if temporal is not None:

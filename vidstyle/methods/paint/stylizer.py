@@ -7,7 +7,8 @@ A frame starts fresh (progressive-grid painting, then the style stage if styles 
 its context starts a chain (`flow is None`), when there is no state, or when the state does not
 fit (other stroke type or aspect ratio). Otherwise it is warm-started: previous strokes moved
 along the flow, lost ones reseeded, all re-optimized for `later_iterations` steps against L1 to
-the frame plus, with styles, the style objective (so colours stay stylized).
+the frame (with styles: the style objective, whose content term is that L1) plus a temporal term
+toward the previous painting warped along the flow.
 """
 
 from __future__ import annotations
@@ -195,16 +196,16 @@ class PaintStylizer:
         if items[0][0].mask is not None:
             masks = torch.from_numpy(np.stack([np.asarray(ctx.mask, np.float32) for ctx, _ in items]))[:, None].to(self.device)
         extra = self._pull_loss(items, oh, ow)
+        l1_weight = 1.0
         if self.objective is not None:
-            # style terms at the optimization size (the content L1 is already in the painter's loss)
-            objective = StyleObjective(
-                self.objective.extractor, self.objective.grams, None, self.settings.style_weight, 0.0, self.settings.laplacian_weight
-            )
-            objective.mix = self.objective.mix
-            objective.set_content(targets)
+            # the style objective (with its content L1) at the optimization size replaces the plain L1
+            objective = self.objective.set_content(targets)
             pull = extra
             extra = (lambda c: objective(c) + pull(c)) if pull is not None else objective  # noqa: E731
-        levels, stats = self.painter.repaint_tensors(targets, levels, bg, flows, masks, iterations=items[0][0].iterations, extra_loss=extra)
+            l1_weight = 0.0
+        levels, stats = self.painter.repaint_tensors(
+            targets, levels, bg, flows, masks, iterations=items[0][0].iterations, extra_loss=extra, l1_weight=l1_weight
+        )
         stats["seconds"] = time.perf_counter() - t0
         stats["warm"] = 1.0
         return self._finish(items, levels, bg, stats)
