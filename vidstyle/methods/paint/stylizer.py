@@ -116,7 +116,8 @@ class PaintStylizer:
         return to_tensor(frames, oh, ow, self.device)
 
     def _pull_loss(self, items, height, width):
-        """Pull (anchor join) term, at the optimization size, or None."""
+        """Pull (anchor join) term at the optimization size, or None: like the temporal term,
+        temporal_weight × Pull.weight × masked MSE to the pull target (as the Gatys method)."""
         pulls = [ctx.pull for ctx, _ in items]
         if all(p is None for p in pulls):
             return None
@@ -128,7 +129,7 @@ class PaintStylizer:
                 masks.append(np.zeros(ctx.frame.shape[:2], np.float32))
             else:
                 targets.append(p.target)
-                weights.append(float(p.weight))
+                weights.append(float(p.weight) * self.settings.temporal_weight)
                 masks.append(np.ones(ctx.frame.shape[:2], np.float32) if p.mask is None else p.mask.astype(np.float32))
         tgt = to_tensor(targets, height, width, self.device)
         mask = F.interpolate(torch.from_numpy(np.stack(masks))[:, None].to(self.device), size=(height, width), mode="area")
