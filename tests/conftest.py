@@ -43,3 +43,14 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shared_data() -> Path:
     """The project's shared data folder (../shared/data next to the repo); may not exist."""
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors: OpenMP threads only add synchronisation (badly so on a loaded 2-core box)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -27,13 +27,7 @@ from vidstyle.methods.paint.brushes import spec_for
 from vidstyle.methods.paint.settings import level_plan
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: OpenMP threads only add synchronisation (badly so on a loaded 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -15,13 +15,7 @@ from vidstyle.methods.paint.renderer import MAX_ALPHA, footprint, render_list, s
 from vidstyle.methods.paint.sinkhorn import image_sinkhorn
 from vidstyle.methods.paint.strokes import StrokeLevel, StrokeSet
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: OpenMP threads only add synchronisation (badly so on a loaded 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 H, W = 64, 80

@@ -18,10 +18,12 @@ from vidstyle.methods.base import FrameResult
 
 class Worker:
     def __init__(self, spec: MethodSpec, video: VideoSettings, device: str, threads: int, keep_states: bool = False) -> None:
+        import cv2
         import torch
 
-        if threads > 0:
+        if threads > 0:  # torch and OpenCV (DIS flow) would each start a thread per core in every worker
             torch.set_num_threads(threads)
+            cv2.setNumThreads(threads)
         self.video = video
         self.keep_states = keep_states
         self.first_iterations = getattr(spec.settings, "iterations", 1)
