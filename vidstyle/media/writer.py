@@ -17,6 +17,8 @@ Note: libx264 is GPL; PyAV's wheel ships it.
 
 from __future__ import annotations
 
+import abc
+
 import math
 import os
 from fractions import Fraction
@@ -303,7 +305,7 @@ def write_video(
 # ---------------------------------------------------------------------------------------- audio
 
 
-class _AudioTrack:
+class _AudioTrack(abc.ABC):
     """Muxes the source audio span into the output, on demand, up to an output time."""
 
     mode = ""
@@ -311,8 +313,9 @@ class _AudioTrack:
     source: Iterator  # the demux/decode generator over `container`
     path: PathLike
 
+    @abc.abstractmethod
     def mux_until(self, seconds: float) -> None:
-        raise NotImplementedError
+        """Mux every source sample that plays before `seconds` of output time."""
 
     def _next(self):
         """Next packet/frame of the source, or None at its end; source errors name the source."""
