@@ -323,7 +323,7 @@ def image(
 
 def _paint_exports(result, strokes_out, svg, process_video) -> None:
     """Stroke list (JSON), SVG and the painting-process video of one painted image."""
-    from vidstyle.engine.store import _atomic_write
+    from vidstyle.engine.store import atomic_write
     from vidstyle.media.writer import VideoWriter
     from vidstyle.methods.paint import painting_process, save_strokes_json, strokes_from_state, strokes_to_svg
 
@@ -332,7 +332,7 @@ def _paint_exports(result, strokes_out, svg, process_video) -> None:
     if strokes_out is not None:
         save_strokes_json(str(strokes_out), [strokes])
     if svg is not None:
-        _atomic_write(Path(svg), strokes_to_svg(strokes, width, height).encode("utf-8"))
+        atomic_write(Path(svg), strokes_to_svg(strokes, width, height).encode("utf-8"))
     if process_video is not None:
         per_frame = max(1, len(strokes.ordered()["params"]) // 120)  # about 4 s at 30 fps
         frames = painting_process(strokes, height - height % 2, width - width % 2, strokes_per_frame=per_frame)

@@ -6,7 +6,6 @@ engine can trust what it gets; every problem becomes a ConfigError naming the se
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 import types
@@ -221,10 +220,6 @@ def build_settings(
     settings = with_overrides(settings, {k: v for k, v in flags.items() if v is not None})
     validate = getattr(settings, "validate", None)
     return validate() if validate else settings
-
-
-def settings_dict(settings: Any) -> dict[str, Any]:
-    return dataclasses.asdict(settings)
 
 
 @dataclass(frozen=True)

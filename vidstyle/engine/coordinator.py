@@ -23,7 +23,7 @@ from vidstyle import __version__
 from vidstyle.config import VideoSettings
 from vidstyle.engine.executors import InProcessExecutor, RayExecutor, Resources, WorkerLost
 from vidstyle.engine.plan import Plan, detect_cuts, histogram_distances, make_plan, shot_signature
-from vidstyle.engine.store import WorkStore, _atomic_write, job_key
+from vidstyle.engine.store import WorkStore, atomic_write, job_key
 from vidstyle.errors import ClusterError, ConfigError, Interrupted, OutputError
 from vidstyle.methods import MethodSpec, check_spec
 
@@ -397,5 +397,5 @@ def _write_sidecar(job: JobSpec, plan: Plan, run: _Run, workers, resources, seco
         "frames": frames,
     }  # fmt: skip
     path = sidecar_path(job.output)  # type: ignore[arg-type]
-    _atomic_write(Path(path), json.dumps(data, indent=1, default=float).encode())
+    atomic_write(Path(path), json.dumps(data, indent=1, default=float).encode())
     return path

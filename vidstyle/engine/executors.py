@@ -80,7 +80,7 @@ class InProcessExecutor:
 
 def _check_reachable(address: str) -> None:
     """Fail fast with one line instead of letting ray.init hang on an address nobody answers."""
-    if address in ("auto", "local") or address.startswith("ray://") is False and ":" not in address:
+    if address in ("auto", "local") or (not address.startswith("ray://") and ":" not in address):
         return
     target = address[len("ray://"):] if address.startswith("ray://") else address
     host, _, port = target.rpartition(":")

@@ -33,7 +33,7 @@ def job_key(description: dict[str, Any], blobs: list[bytes] = ()) -> str:
     return digest.hexdigest()[:24]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
@@ -64,7 +64,7 @@ class WorkStore:
             self._clear()
             self.reset = True
         if existing is None or self.reset:
-            _atomic_write(self.root / JOB_FILE, json.dumps({"key": key, "job": description}, indent=1, default=str).encode())
+            atomic_write(self.root / JOB_FILE, json.dumps({"key": key, "job": description}, indent=1, default=str).encode())
 
     def _read_job(self) -> dict | None:
         try:
@@ -90,7 +90,7 @@ class WorkStore:
         return self._anchor_path(frame).is_file()
 
     def save_anchor(self, frame: int, result: Any) -> None:
-        _atomic_write(self._anchor_path(frame), pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        atomic_write(self._anchor_path(frame), pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load_anchor(self, frame: int) -> Any:
         with open(self._anchor_path(frame), "rb") as handle:
@@ -102,10 +102,10 @@ class WorkStore:
     def save_chunk(self, index: int, frames: np.ndarray, stats: list[dict]) -> None:
         buffer = io.BytesIO()
         np.savez(buffer, frames=frames, stats=np.array(json.dumps(stats)))
-        _atomic_write(self._chunk_path(index), buffer.getvalue())
+        atomic_write(self._chunk_path(index), buffer.getvalue())
 
     def save_states(self, index: int, states: list) -> None:
-        _atomic_write(self.root / "chunks" / f"{index:05d}.states.pkl", pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL))
+        atomic_write(self.root / "chunks" / f"{index:05d}.states.pkl", pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load_states(self, index: int) -> list | None:
         path = self.root / "chunks" / f"{index:05d}.states.pkl"

@@ -26,7 +26,7 @@ from vidstyle.losses import content_loss, laplacian, laplacian_loss, style_loss,
 from vidstyle.methods.base import FrameContext, FrameResult
 from vidstyle.methods.lbfgs import BatchedLBFGS
 from vidstyle.methods.style_targets import blended_grams
-from vidstyle.methods.tensors import long_side_size, resize, to_float_image, to_tensor, to_uint8
+from vidstyle.methods.tensors import resize, to_float_image, to_tensor, to_uint8
 
 # Pixel-space terms (TV, Laplacian, temporal) are computed on 0–255 values, the scale of the Caffe
 # features and of the papers' weights (Ruder et al.'s temporal weight ~200), so weights carry over.
@@ -446,7 +446,7 @@ class GatysStylizer:
             terms.append(self._pull_term(batch))
         result = self.engine.optimize(contents, init, iterations, terms, self.on_progress, coarse_to_fine=not warm)
         outputs = []
-        for (ctx, _), image, content, stats in zip(batch, result.images, contents_np, result.stats):
+        for (ctx, _), image, stats in zip(batch, result.images, result.stats):
             raw = to_float_image(image)
             shown = raw
             if self.settings.preserve_colors:
@@ -476,8 +476,3 @@ class GatysStylizer:
                 masks.append(pull.mask if pull.mask is not None else np.ones((h, w), np.float32))
                 weights.append(self.settings.temporal_weight * pull.weight)
         return self._term(targets, masks, weights)
-
-
-def output_size_for(image: np.ndarray, long_side: int) -> tuple[int, int]:
-    """(w, h) of the optimized image for a content image and --size."""
-    return long_side_size(image.shape[0], image.shape[1], long_side)
