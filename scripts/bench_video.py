@@ -7,7 +7,8 @@ Runs the same job with --temporal none, prev and flow (2 workers), then flow aga
 and prints: E_warp of each mode and its ratio to `none` (goal flow ≤ 0.25x), the seam ratio (seam
 pairs vs the median interior pair, goal ≤ 1.5x), the mean style loss relative to `none` (goal
 ≤ 1.1x), mean iterations and seconds of later frames vs first frames, and the wall-clock
-speed-up of 2 workers over 1 (goal ≥ 1.8x on a 2-core machine). Defaults use the real clip and
+speed-up of 2 workers over 1 (goal ≥ 1.8x on a 2-core machine), with each run's worker
+utilisation (stylizing time over worker time while tasks ran). Defaults use the real clip and
 painting in ../shared/data; pass --clip/--style for others.
 """
 
@@ -69,6 +70,7 @@ def run(args, temporal: str, workers: int, out_dir: Path) -> dict:
         "first_seconds": float(np.mean([f["wall"] for f in first])),
         "later_seconds": float(np.mean([f["wall"] for f in later])) if later else float("nan"),
         "psnr": report["psnr"], "kl": report["color_kl"]["mean"], "output": str(output),
+        "utilisation": sidecar["timings"].get("worker_utilisation") or float("nan"),
     }  # fmt: skip
 
 
@@ -103,12 +105,12 @@ def main() -> None:
     print(f"method {args.method}; clip {args.clip} frames {args.frames} size {args.size}; style {Path(args.style).name}; "
           f"iterations first {args.first_iterations} later {args.iterations}; chunks of {args.chunk_frames}")
     print(f"{'mode':6s} {'workers':>7s} {'E_warp':>9s} {'vs none':>8s} {'seam':>6s} {'style vs none':>13s} "
-          f"{'it first/later':>15s} {'s first/later':>14s} {'wall s':>8s} {'PSNR':>6s}")
+          f"{'it first/later':>15s} {'s first/later':>14s} {'wall s':>8s} {'busy':>5s} {'PSNR':>6s}")
     for r in results:
         seam = "n/a" if r["seam_ratio"] is None else f"{r['seam_ratio']:.2f}"
         print(f"{r['mode']:6s} {r['workers']:7d} {r['e_warp']:9.5f} {r['e_warp'] / base['e_warp']:7.3f}x {seam:>6s} "
               f"{r['style'] / base['style']:12.3f}x {r['first_iterations']:6.0f}/{r['later_iterations']:<6.1f}  "
-              f"{r['first_seconds']:6.2f}/{r['later_seconds']:<6.2f} {r['wall']:8.1f} {r['psnr']:6.2f}")
+              f"{r['first_seconds']:6.2f}/{r['later_seconds']:<6.2f} {r['wall']:8.1f} {r['utilisation']:5.0%} {r['psnr']:6.2f}")
     if not args.skip_scaling:
         one = results[-1]["wall"]
         two = results[len(modes) - 1]["wall"]

@@ -128,7 +128,7 @@ def test_worker_killed_mid_chunk_is_retried(baseline, clip, tmp_path):
     def kill_first_chunk_worker(event):
         if event.kind == "workers":
             state["pids"] = [w["pid"] for w in event.data["workers"]]
-        elif event.kind == "submitted" and event.data["kind"] == "chunks" and not state["killed"]:
+        elif event.kind == "submitted" and event.data["kind"] == "spans" and not state["killed"]:
             os.kill(state["pids"][event.data["worker"]], signal.SIGKILL)
             state["killed"] = True
 
@@ -159,3 +159,66 @@ def test_temporal_modes_rank_by_stability(ray_cluster, clip, tmp_path):
         run_job(_job(clip, output, video=VideoSettings(temporal=mode, chunk_frames=6, seam_frames=2), in_process=True))
         errors[mode] = evaluate_video(str(clip), str(output))["e_warp"]
     assert errors["flow"] < errors["none"]
+
+
+class _TwoSlotExecutor:
+    """In-process worker that claims two slots and finishes tasks in submission order, one per blocking wait.
+
+    Durations do not exist here, so what it exposes is the scheduler's choices: which task it
+    submits when, given what is finished.
+    """
+
+    def __init__(self, spec, video, resources):
+        from vidstyle.engine.executors import InProcessExecutor
+
+        self.inner = InProcessExecutor(spec, video, resources)
+        self.workers = 2
+        self.order: list = []
+        self.slot_of: dict = {}
+
+    def describe(self):
+        return self.inner.describe() * 2
+
+    def submit(self, kind, args):
+        handle, _ = self.inner.submit(kind, args)
+        self.order.append(handle)
+        self.slot_of[handle] = min({0, 1} - set(self.slot_of.values()))
+        return handle, self.slot_of[handle]
+
+    def wait(self, handles, timeout=None):
+        if timeout == 0:
+            return []  # nothing finishes at once: decoding, which is fast, runs ahead
+        return [next(h for h in self.order if h in handles)]
+
+    def result(self, handle):
+        self.order.remove(handle)
+        self.slot_of.pop(handle)
+        return self.inner.result(handle)
+
+    def forget(self, handle):
+        self.inner.forget(handle)
+
+    def shutdown(self):
+        pass
+
+
+def test_scheduler_runs_bodies_without_the_next_anchor_and_anchors_first(clip, monkeypatch):
+    from vidstyle.engine import coordinator
+
+    plain = run_job(_job(clip, None, in_process=True, collect_frames=True))
+    monkeypatch.setattr(coordinator, "InProcessExecutor", _TwoSlotExecutor)
+    events = []
+    scheduled = run_job(_job(clip, None, in_process=True, collect_frames=True), events.append)
+
+    log = [(e.kind, e.data.get("kind"), e.data.get("key", e.data.get("frame"))) for e in events if e.kind in ("submitted", "anchor")]
+    assert log[:4] == [
+        ("submitted", "anchor", 0),  # nothing else can run before the shot's first anchor
+        ("submitted", "anchor", 6),  # the chain first: it gates everything after it
+        ("submitted", "spans", (0, 0)),  # chunk 0 starts before the anchor its seam is pulled toward exists
+        ("anchor", None, 0),
+    ]
+    assert log.index(("submitted", "spans", (0, 0))) < log.index(("anchor", None, 6))
+    assert log.index(("submitted", "spans", (0, 1))) > log.index(("anchor", None, 6))  # the seam waits for it
+    # the split into spans and the order of work change nothing in the frames
+    for a, b in zip(plain.stylized, scheduled.stylized, strict=True):
+        assert np.array_equal(a, b)

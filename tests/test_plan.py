@@ -12,10 +12,12 @@ import pytest
 from vidstyle.engine.plan import (
     Chunk,
     Plan,
+    chunk_spans,
     detect_cuts,
     histogram_distances,
     make_plan,
     seam_ramp,
+    seam_start,
     shot_signature,
 )
 from vidstyle.engine.store import WorkStore, job_key
@@ -137,6 +139,28 @@ def test_seam_ramp_edges():
     short = [seam_ramp(p, 3, 6) for p in range(3)]
     assert short[0] == 0.0 and short[-1] == 1.0 and short[1] == pytest.approx(5 / 6)
     assert seam_ramp(1, 2, 1) == 1.0
+
+
+@pytest.mark.parametrize(
+    "frames, seam_frames, pulls, has_next, span_frames, spans",
+    [
+        # the seam starts exactly where the ramp is positive; spans are even and never straddle it
+        (10, 4, True, True, 10, [(1, 6, False), (6, 10, True)]),
+        (12, 4, True, True, 3, [(1, 3, False), (3, 5, False), (5, 8, False), (8, 10, True), (10, 12, True)]),
+        (10, 4, True, False, 4, [(1, 4, False), (4, 7, False), (7, 10, False)]),  # last chunk of a shot: no seam
+        (10, 4, False, True, 9, [(1, 10, False)]),  # temporal none: nothing pulls
+        (10, 0, True, True, 9, [(1, 10, False)]),  # seams off
+        (3, 6, True, True, 4, [(1, 3, True)]),  # a short chunk is all seam; the anchor never is
+        (1, 2, True, True, 4, []),  # a one-frame chunk is only its anchor
+    ],
+)
+def test_chunk_spans(frames, seam_frames, pulls, has_next, span_frames, spans):
+    chunk = Chunk(0, 100, 100 + frames, 0, None, 100 + frames if has_next else None)
+    assert chunk_spans(chunk, seam_frames, pulls, span_frames) == spans
+    pulled = [p for p in range(frames) if seam_ramp(p, frames, seam_frames) > 0]
+    if pulls and has_next:
+        assert pulled == list(range(seam_start(chunk, seam_frames, pulls), frames))
+        assert pulled == [p for lo, hi, pull in spans if pull for p in range(lo, hi)]
 
 
 # ----------------------------------------------------------------------------- cut detection

@@ -244,18 +244,16 @@ def _video_progress():
         elif event.kind == "resume":
             console.print(f"resuming: {data['chunks']} finished chunk(s) found in {data['work_dir']}", highlight=False)
             if state["task"] is not None:
-                state["done"] = state.get("done", 0) + data["frames"]
-                progress.update(state["task"], completed=state["done"])
+                progress.update(state["task"], completed=data["frames"])
         elif event.kind == "reset":
             console.print(f"settings changed: stored chunks in {data['work_dir']} discarded", highlight=False)
         elif event.kind == "retry":
             console.print(f"[yellow]worker lost[/] ({data['reason']}); retrying {data['kind']} {data['key']}", highlight=False)
         elif event.kind == "submitted":
-            state["busy"][data["worker"]] = f"{data['kind']} {data['key']}"
-        elif event.kind == "chunk" and state["task"] is not None:
-            state["done"] = state.get("done", 0) + data["frames"]
+            state["busy"][data["worker"]] = data["label"]
+        elif event.kind in ("anchor", "span", "chunk") and state["task"] is not None:
             busy = " ".join(f"w{k}:{v}" for k, v in sorted(state["busy"].items()))
-            progress.update(state["task"], completed=state["done"], workers=busy)
+            progress.update(state["task"], completed=data["done"], workers=busy)
 
 
     return progress, on_event

@@ -1,9 +1,10 @@
-"""The coordinator: probe → plan → decode (streamed) → anchors + chunks on workers → persist → write in order.
+"""The coordinator: probe → plan → decode (streamed) → anchors + chunk spans on workers → persist → write in order.
 
-Memory stays flat: frames are decoded chunk by chunk just ahead of the workers, at most
-`in_flight_per_worker × workers` units are outstanding, and results go to the work store on disk;
-the encoder reads them back in order at the end. Output is independent of the number of
-workers: the plan (chunks, anchors, lockstep batches) is fixed by the settings alone.
+Memory stays flat: frames are decoded chunk by chunk just ahead of the workers (at most
+`DECODE_AHEAD_PER_WORKER × workers + 1` units open), anchors no task still needs are dropped, and
+finished chunks go to the work store on disk; the encoder reads them back in order at the end.
+Output is independent of the number of workers: the plan (chunks, anchors, spans, lockstep
+batches) is fixed by the settings alone.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import tempfile
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -22,13 +22,16 @@ import numpy as np
 from vidstyle import __version__
 from vidstyle.config import VideoSettings
 from vidstyle.engine.executors import InProcessExecutor, RayExecutor, Resources, WorkerLost
-from vidstyle.engine.plan import Plan, detect_cuts, histogram_distances, make_plan, shot_signature
+from vidstyle.engine.plan import Chunk, Plan, chunk_spans, detect_cuts, histogram_distances, make_plan, shot_signature
 from vidstyle.engine.store import WorkStore, atomic_write, job_key
+from vidstyle.engine.tasks import Span, SpanOutput
 from vidstyle.errors import ClusterError, ConfigError, Interrupted, OutputError
 from vidstyle.methods import MethodSpec, check_spec
 
 MAX_TASK_ATTEMPTS = 4
-IN_FLIGHT_PER_WORKER = 2
+SPAN_FRAMES = 4  # longest task after an anchor: short enough to share out the end of a job evenly
+TASKS_PER_WORKER = 1  # no queue inside an actor: a task that becomes urgent (an anchor) never waits behind another
+DECODE_AHEAD_PER_WORKER = 2
 SHOT_SIGNATURE_SIDE = 96
 
 
@@ -119,77 +122,171 @@ def _input_identity(path: str) -> dict[str, Any]:
     return {"path": os.path.realpath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _chunks_of(frames: Iterator[np.ndarray], plan: Plan) -> Iterator[tuple[Any, np.ndarray]]:
+def _chunks_of(frames: Iterator[np.ndarray], plan: Plan) -> Iterator[tuple[Chunk, np.ndarray]]:
     for chunk in plan.chunks:
         clip = [next(frames) for _ in range(chunk.frames)]
         yield chunk, np.stack(clip)
 
 
-class _Run:
-    """State of one job execution: anchors, outstanding tasks, in-order writing.
+@dataclass
+class _Unit:
+    """A lockstep group of `batch` consecutive chunks (fixed by the plan, so by nothing else).
 
-    Anchors are held as values (persisted as soon as they arrive) and dependent work is submitted
-    only once they are known: a retried task then never inherits a result owned by a dead worker.
+    It runs as a sequence of stages, one task each: stage k holds the k-th span of every chunk, and
+    continues each chain from where stage k − 1 left it.
+    """
+
+    index: int
+    chunks: list[Chunk]
+    stages: list[list[Span]]
+    clips: dict[int, np.ndarray] = field(default_factory=dict)  # chunk index -> decoded frames
+    parts: dict[int, list[SpanOutput]] = field(default_factory=dict)  # chunk index -> finished spans, in order
+    submitted: int = 0  # stages handed to a worker (at most one runs at a time)
+    finished: int = 0
+
+    @property
+    def decoded(self) -> bool:
+        return len(self.clips) == len(self.chunks)
+
+    @property
+    def done(self) -> bool:
+        return self.finished == len(self.stages)
+
+    def rank(self, stage: int) -> int:
+        """Frames that must still run one after the other from this stage on: the critical path."""
+        return sum(max(s.frames for s in spans) for spans in self.stages[stage:])
+
+
+def _units(plan: Plan, video: VideoSettings) -> list[_Unit]:
+    pulls = video.temporal != "none" and video.seam_strength > 0
+    units = []
+    for first in range(0, len(plan.chunks), video.batch):
+        chunks = list(plan.chunks[first : first + video.batch])
+        spans = [[Span(c, lo, hi, pulled) for lo, hi, pulled in chunk_spans(c, video.seam_frames, pulls, SPAN_FRAMES)]
+                 for c in chunks]  # fmt: skip
+        stages = [[s[k] for s in spans if k < len(s)] for k in range(max(map(len, spans)))]
+        units.append(_Unit(len(units), chunks, stages))
+    return units
+
+
+class _Run:
+    """State of one job execution: anchors, units, outstanding tasks, in-order writing.
+
+    Scheduling keeps one task per worker and picks, whenever a worker is free: the next anchor of the
+    chain first (it gates everything after it), then the ready unit task with the longest chain of
+    frames still behind it (a body counts its seam too), earlier units on ties — the classic
+    critical-path rule, which keeps the last minutes of a job from running on one worker. Anchors are held
+    as values (persisted as soon as they arrive) and dependent work is submitted only once they are
+    known: a retried task never inherits a result owned by a dead worker.
     """
 
     def __init__(self, job: JobSpec, plan: Plan, store: WorkStore, executor, writer, emit: EventCallback) -> None:
         self.job, self.plan, self.store, self.executor, self.writer, self.emit = job, plan, store, executor, writer, emit
-        self.anchors: dict[int, Any] = {}  # anchor frame -> FrameResult
-        self.anchor_frames: dict[int, np.ndarray] = {}
-        self.waiting_anchors: list[Any] = []  # chunks whose anchor waits for the previous anchor
+        self.units = _units(plan, job.video)
+        self.unit_of = {c.index: u for u in self.units for c in u.chunks}
+        self.chunk_at = {c.start: c for c in plan.chunks}
+        self.finished_chunks = {c.index for c in plan.chunks if store.has_chunk(c.index)}
+        self.anchors: dict[int, Any] = {}  # anchor frame -> FrameResult, while some task may need it
+        self.anchor_frames: dict[int, np.ndarray] = {}  # anchor frame -> input frame, likewise
+        self.anchors_submitted: set[int] = set()
+        self.open_units: list[_Unit] = []  # decoded, not finished
         self.outstanding: dict[Any, tuple] = {}  # handle -> (kind, key, args, attempts)
-        self.pending: deque[tuple[Any, np.ndarray]] = deque()  # decoded chunks not yet submitted
+        self.slots = max(1, executor.workers) * TASKS_PER_WORKER
+        self.window = max(3, DECODE_AHEAD_PER_WORKER * max(1, executor.workers) + 1)
+        self.done_frames = sum(c.frames for c in plan.chunks if c.index in self.finished_chunks)
         self.next_to_write = 0
         self.frames_written = 0
         self.stats: dict[int, dict] = {}
         self.collected: list[np.ndarray] = []
         self.states: list[Any] = []
-        self.batch = job.video.batch
-        self.limit = IN_FLIGHT_PER_WORKER * max(1, executor.workers)
+        self.first_submit: float | None = None  # perf_counter of the first task handed out
+        self.last_result: float | None = None  # ... and of the last result received
+        self.busy = 0.0  # seconds workers spent stylizing in this run (resumed work excluded)
 
-    # --- submission -------------------------------------------------------------------------------
-    def _submit(self, kind: str, key: Any, args: tuple, attempts: int = 0) -> None:
-        handle, slot = self.executor.submit(kind, args)
-        self.outstanding[handle] = (kind, key, args, attempts)
-        self.emit(JobEvent("submitted", {"kind": kind, "key": key, "worker": slot}))
-
-    def add_anchor(self, chunk, frame: np.ndarray) -> None:
-        self.anchor_frames[chunk.start] = frame
+    # --- input ------------------------------------------------------------------------------------
+    def add_chunk(self, chunk: Chunk, clip: np.ndarray) -> None:
+        self.anchor_frames[chunk.start] = clip[0]
         if self.store.has_anchor(chunk.start):
             self.anchors[chunk.start] = self.store.load_anchor(chunk.start)
-        else:
-            self.waiting_anchors.append(chunk)
-        self._submit_ready_anchors()
-
-    def _submit_ready_anchors(self) -> None:
-        still = []
-        for chunk in self.waiting_anchors:
-            previous = chunk.previous_anchor
-            frame = self.anchor_frames[chunk.start]
-            if previous is None:
-                self._submit("anchor", chunk.start, (chunk.start, frame, None, None))
-            elif previous in self.anchors:
-                self._submit("anchor", chunk.start, (chunk.start, frame, self.anchor_frames[previous], self.anchors[previous]))
+            self._count_anchor(chunk)
+        unit = self.unit_of[chunk.index]
+        unit.clips[chunk.index] = clip
+        if unit.decoded:
+            if all(c.index in self.finished_chunks for c in unit.chunks):
+                unit.clips.clear()
+                unit.submitted = unit.finished = len(unit.stages)
             else:
-                still.append(chunk)
-        self.waiting_anchors = still
+                self.open_units.append(unit)
+        self._finish_ready()
+        self._prune()
+        self._dispatch()
 
-    def _release(self, final: bool) -> None:
-        """Submit lockstep units of `batch` chunks whose own and next anchors are known."""
-        while self.pending:
-            unit = list(self.pending)[: self.batch]
-            ready = all(c.start in self.anchors and (c.next_anchor is None or c.next_anchor in self.anchors) for c, _ in unit)
-            if not ready or (len(unit) < self.batch and not final):
+    def _count_anchor(self, chunk: Chunk) -> None:
+        if chunk.index not in self.finished_chunks:
+            self.done_frames += 1
+
+    # --- scheduling -------------------------------------------------------------------------------
+    def _next_task(self) -> tuple[str, Any, tuple] | None:
+        for frame in sorted(self.anchor_frames):
+            if frame in self.anchors or frame in self.anchors_submitted:
+                continue
+            chunk = self.chunk_at[frame]
+            previous = chunk.previous_anchor
+            if previous is None:
+                return "anchor", frame, (frame, self.anchor_frames[frame], None, None)
+            if previous in self.anchors:
+                return "anchor", frame, (frame, self.anchor_frames[frame], self.anchor_frames[previous], self.anchors[previous])
+        best = None
+        for unit in self.open_units:
+            k = unit.submitted
+            if k > unit.finished or k == len(unit.stages):
+                continue  # a stage is running, or none is left
+            spans = unit.stages[k]
+            if all(c.start in self.anchors for c in unit.chunks) and all(
+                s.chunk.next_anchor in self.anchors for s in spans if s.pulled
+            ):
+                if best is None or unit.rank(k) > best.rank(best.submitted):
+                    best = unit
+        if best is None:
+            return None
+        best.submitted += 1
+        return "spans", (best.index, best.submitted - 1), self._span_args(best, best.submitted - 1)
+
+    def _span_args(self, unit: _Unit, stage: int) -> tuple:
+        spans = unit.stages[stage]
+        clips = [unit.clips[s.chunk.index][s.lo - 1 : s.hi] for s in spans]
+        starts = []
+        for s in spans:
+            parts = unit.parts.get(s.chunk.index)
+            starts.append(parts[-1].last_state if parts else self.anchors[s.chunk.start].state)
+        nexts = [(self.anchor_frames[s.chunk.next_anchor], self.anchors[s.chunk.next_anchor]) if s.pulled else None for s in spans]
+        return spans, clips, starts, nexts
+
+    def _dispatch(self) -> None:
+        while len(self.outstanding) < self.slots:
+            task = self._next_task()
+            if task is None:
                 return
-            if self.units_in_flight() >= self.limit:
-                return
-            for _ in unit:
-                self.pending.popleft()
-            chunks, clips = [c for c, _ in unit], [clip for _, clip in unit]
-            nexts = [None if c.next_anchor is None else self.anchor_frames[c.next_anchor] for c in chunks]
-            anchors = [self.anchors[c.start] for c in chunks]
-            next_results = [None if c.next_anchor is None else self.anchors[c.next_anchor] for c in chunks]
-            self._submit("chunks", tuple(c.index for c in chunks), (chunks, nexts, *clips, *anchors, *next_results))
+            kind, key, args = task
+            if kind == "anchor":
+                self.anchors_submitted.add(key)
+            self._submit(kind, key, args)
+
+    def _submit(self, kind: str, key: Any, args: tuple, attempts: int = 0) -> None:
+        handle, slot = self.executor.submit("anchor" if kind == "anchor" else "spans", args)
+        if self.first_submit is None:
+            self.first_submit = time.perf_counter()
+        self.outstanding[handle] = (kind, key, args, attempts)
+        self.emit(JobEvent("submitted", {"kind": kind, "key": key, "worker": slot, "label": self._label(kind, key)}))
+
+    def _label(self, kind: str, key: Any) -> str:
+        """What a worker is busy with, for the progress line: e.g. `chunk 3 frames 40-43`."""
+        if kind == "anchor":
+            return f"anchor of frame {key}"
+        unit = self.units[key[0]]
+        frames = " ".join(f"{s.chunk.start + s.lo}-{s.chunk.start + s.hi - 1}" for s in unit.stages[key[1]])
+        first, last = unit.chunks[0].index, unit.chunks[-1].index
+        return f"chunk {first} frames {frames}" if first == last else f"chunks {first}-{last} frames {frames}"
 
     # --- collection -------------------------------------------------------------------------------
     def collect(self, block: bool) -> None:
@@ -206,17 +303,62 @@ class _Run:
                 self._submit(kind, key, args, attempts + 1)
                 continue
             self.executor.forget(handle)
+            self.last_result = time.perf_counter()
             if kind == "anchor":
-                self.store.save_anchor(key, value)
+                self.busy += value.stats.get("wall", 0.0)
                 self.anchors[key] = value
-                self.emit(JobEvent("anchor", {"frame": key}))
-                self._submit_ready_anchors()
+                self._dispatch()  # keep workers busy before touching the disk
+                self.store.save_anchor(key, value)
+                self._count_anchor(self.chunk_at[key])
+                self.emit(JobEvent("anchor", {"frame": key, "done": self.done_frames}))
             else:
-                for output in value:
-                    if output.states is not None:
-                        self.store.save_states(output.index, output.states)
-                    self.store.save_chunk(output.index, output.frames, output.stats)
-                    self.emit(JobEvent("chunk", {"index": output.index, "frames": len(output.frames)}))
+                unit = self.units[key[0]]
+                for part in value:
+                    unit.parts.setdefault(part.chunk, []).append(part)
+                unit.finished += 1
+                self.busy += sum(stat.get("wall", 0.0) for part in value for stat in part.stats)
+                self._dispatch()
+                self.done_frames += sum(len(part.frames) for part in value)
+                self.emit(JobEvent("span", {"unit": key[0], "stage": key[1], "done": self.done_frames}))
+            self._finish_ready()
+            self._prune()
+            self._dispatch()
+
+    def _finish_ready(self) -> None:
+        for unit in list(self.open_units):
+            if unit.done and all(c.start in self.anchors for c in unit.chunks):
+                self._finish(unit)
+
+    def _finish(self, unit: _Unit) -> None:
+        """Assemble each chunk from its anchor and spans and persist it; the unit's frames are dropped."""
+        for chunk in unit.chunks:
+            anchor = self.anchors[chunk.start]
+            parts = unit.parts.get(chunk.index, [])
+            frames = np.concatenate([anchor.image[None]] + [p.frames for p in parts])
+            stats = [dict(anchor.stats)] + [s for p in parts for s in p.stats]
+            if self.job.keep_states:
+                self.store.save_states(chunk.index, [anchor.state] + [s for p in parts for s in p.states])
+            self.store.save_chunk(chunk.index, frames, stats)
+            self.finished_chunks.add(chunk.index)
+            self.emit(JobEvent("chunk", {"index": chunk.index, "frames": len(frames), "done": self.done_frames}))
+        unit.clips.clear()
+        unit.parts.clear()
+        self.open_units.remove(unit)
+
+    def _prune(self) -> None:
+        """Forget anchors (frame and result) no task can still need, so memory stays flat on long videos."""
+        for frame in list(self.anchor_frames):
+            chunk = self.chunk_at[frame]
+            previous = None if chunk.previous_anchor is None else self.chunk_at[chunk.previous_anchor]
+            needed = (
+                chunk.index not in self.finished_chunks
+                or (previous is not None and previous.index not in self.finished_chunks)
+                or (chunk.next_anchor is not None and chunk.next_anchor not in self.anchors)
+                or frame not in self.anchors
+            )  # fmt: skip
+            if not needed:
+                del self.anchor_frames[frame]
+                del self.anchors[frame]
 
     def write_ready(self) -> None:
         chunks = self.plan.chunks
@@ -234,25 +376,18 @@ class _Run:
             self.next_to_write += 1
             self.emit(JobEvent("written", {"frames": self.frames_written}))
 
-    def units_in_flight(self) -> int:
-        return sum(1 for kind, *_ in self.outstanding.values() if kind == "chunks")
-
     # --- main loop --------------------------------------------------------------------------------
-    def run(self, decoded: Iterator[tuple[Any, np.ndarray]]) -> None:
-        """Decode just ahead of the workers: at most `limit` decoded chunks wait for submission."""
+    def run(self, decoded: Iterator[tuple[Chunk, np.ndarray]]) -> None:
+        """Decode just ahead of the workers: at most `window` decoded units wait or run at once."""
         for chunk, clip in decoded:
-            self.add_anchor(chunk, clip[0])
-            if not self.store.has_chunk(chunk.index):
-                self.pending.append((chunk, clip))
-            self._release(final=False)
-            while len(self.pending) >= self.limit:
+            while len(self.open_units) >= self.window and self.outstanding:
                 self.collect(block=True)
-                self._release(final=False)
+            self.add_chunk(chunk, clip)
             self.collect(block=False)
-        while self.pending or self.outstanding:
-            self._release(final=True)
+        while not all(u.done for u in self.units) or self.outstanding:
+            self._dispatch()
             if not self.outstanding:
-                raise RuntimeError("scheduler stalled: decoded chunks wait for anchors that were never submitted")
+                raise RuntimeError("scheduler stalled: units wait for anchors that were never submitted")
             self.collect(block=True)
 
 
@@ -361,6 +496,12 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
             temporary_work.cleanup()
 
 
+def _utilisation(run: _Run, workers: int) -> float | None:
+    if run.first_submit is None or run.last_result is None or run.last_result <= run.first_submit:
+        return None  # everything was resumed
+    return run.busy / (workers * (run.last_result - run.first_submit))
+
+
 def sidecar_path(output: str) -> str:
     return output + ".json"
 
@@ -389,6 +530,8 @@ def _write_sidecar(job: JobSpec, plan: Plan, run: _Run, workers, resources, seco
         "timings": {
             "total_s": seconds,
             "stylize_s": float(sum(walls)),
+            # worker time spent stylizing over worker time available while tasks ran (1 = none idle)
+            "worker_utilisation": _utilisation(run, resources.workers),
             "mean_anchor_s": float(np.mean([f.get("wall", 0) for f in first_frames])) if first_frames else None,
             "mean_later_s": float(np.mean([f.get("wall", 0) for f in later])) if later else None,
             "mean_anchor_iterations": float(np.mean([f.get("iterations", 0) for f in first_frames])) if first_frames else None,

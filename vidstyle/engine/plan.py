@@ -1,10 +1,12 @@
 """Split a frame range into shots and chunks, and name the anchors that stitch chunks together.
 
-Anchor scheme (DESIGN.md §5): every chunk starts at an anchor frame. Anchors of a shot are
-stylized first, in a cheap sequential chain (each warm-started from the previous anchor); then every
-chunk runs forward from its own anchor on any worker and, in its last `seam_frames` frames, is pulled
-toward the next chunk's anchor. The plan depends only on the video and the settings — never on the
-number of workers — so neither does the output.
+Anchor scheme (DESIGN.md §5): every chunk starts at an anchor frame. Anchors of a shot form a cheap
+sequential chain (each warm-started from the previous anchor); every chunk runs forward from its own
+anchor on any worker and, in its last `seam_frames` frames, is pulled toward the next chunk's anchor.
+A chunk runs as a sequence of short spans; only the spans in the seam need the next anchor, so
+workers never wait on the anchor chain for frames that do not use it. The
+plan and the spans depend only on the video and the settings — never on the number of workers — so
+neither does the output.
 """
 
 from __future__ import annotations
@@ -124,3 +126,33 @@ def seam_ramp(position: int, chunk_frames: int, seam_frames: int) -> float:
     if seam_frames <= 0 or remaining >= seam_frames or position == 0:
         return 0.0
     return (seam_frames - remaining) / seam_frames
+
+
+def seam_start(chunk: Chunk, seam_frames: int, pulls: bool) -> int:
+    """Offset of the first frame that is pulled toward the next anchor (`chunk.frames` when none is).
+
+    It is the first offset where `seam_ramp` is positive; offset 0 (the anchor) is never pulled.
+    """
+    if not pulls or seam_frames <= 0 or chunk.next_anchor is None:
+        return chunk.frames
+    return max(1, chunk.frames - seam_frames)
+
+
+def _even_pieces(lo: int, hi: int, longest: int) -> list[tuple[int, int]]:
+    """[lo, hi) cut into the fewest pieces of at most `longest`, lengths differing by at most one."""
+    if hi <= lo:
+        return []
+    count = -(-(hi - lo) // max(1, longest))
+    cuts = [lo + (hi - lo) * k // count for k in range(count + 1)]
+    return [(cuts[k], cuts[k + 1]) for k in range(count)]
+
+
+def chunk_spans(chunk: Chunk, seam_frames: int, pulls: bool, span_frames: int) -> list[tuple[int, int, bool]]:
+    """The chunk's frames after its anchor as consecutive spans (lo, hi, pulled), in order.
+
+    Spans never straddle the seam start, so only `pulled` spans need the next anchor; each is at
+    most `span_frames` long, so work can be shared out finely at the end of a job.
+    """
+    split = seam_start(chunk, seam_frames, pulls)
+    body = [(lo, hi, False) for lo, hi in _even_pieces(1, split, span_frames)]
+    return body + [(lo, hi, True) for lo, hi in _even_pieces(split, chunk.frames, span_frames)]

@@ -1,4 +1,4 @@
-"""What a worker does with a stylizer: one anchor, or a group of chunks in lockstep.
+"""What a worker does with a stylizer: one anchor, or spans of a group of chunks in lockstep.
 
 Plain functions (no Ray here) so the same code runs inside Ray actors and in-process (preview,
 tests). Flow is computed from the *input* frames; the stylizer only sees FrameContexts.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -16,12 +17,28 @@ from vidstyle.engine.plan import Chunk, seam_ramp
 from vidstyle.methods.base import FrameContext, FrameResult, FrameStylizer, Pull
 
 
+@dataclass(frozen=True)
+class Span:
+    """Frames `lo` ≤ offset < `hi` of a chunk, continuing the chain from the state after offset `lo` − 1."""
+
+    chunk: Chunk
+    lo: int
+    hi: int
+    pulled: bool = False  # in the seam: needs the next chunk's anchor
+
+    @property
+    def frames(self) -> int:
+        return self.hi - self.lo
+
+
 @dataclass
-class ChunkOutput:
-    index: int
-    frames: np.ndarray  # (N, H, W, 3) uint8
+class SpanOutput:
+    chunk: int  # chunk index
+    lo: int
+    frames: np.ndarray  # (hi - lo, H, W, 3) uint8
     stats: list[dict] = field(default_factory=list)
     states: list | None = None  # the method's opaque per-frame states, when the job keeps them
+    last_state: Any = None  # the chain's state after the span's last frame, to continue it
 
 
 def temporal_link(frame: np.ndarray, previous: np.ndarray | None, video: VideoSettings):
@@ -68,47 +85,50 @@ def _pull(frame: np.ndarray, next_frame: np.ndarray, next_anchor: FrameResult, w
     return Pull(target=warp(next_anchor.pull_image, flow), weight=weight, mask=mask)
 
 
-def run_chunks(
+def run_spans(
     stylizer: FrameStylizer,
     video: VideoSettings,
-    chunks: list[Chunk],
-    frames: list[np.ndarray],
-    anchors: list[FrameResult],
+    spans: list[Span],
+    clips: list[np.ndarray],
+    starts: list[Any],
     next_anchors: list[tuple[np.ndarray, FrameResult] | None],
     keep_states: bool = False,
-) -> list[ChunkOutput]:
-    """Run chunks forward from their anchors, frame offset by frame offset, batched across chunks.
+) -> list[SpanOutput]:
+    """Run spans of chunks forward, offset by offset, batched across chunks.
 
-    Each chunk is its own chain; batching them only shares the forward/backward passes.
+    `clips[i]` holds the input frames at offsets `lo − 1 … hi − 1` of span i (the first one only ties
+    the chain to where it left off); `starts[i]` is the chain's state after offset `lo − 1`. Each
+    chunk is its own chain; batching them only shares the forward/backward passes.
     """
-    outputs = [ChunkOutput(c.index, np.empty((c.frames,) + frames[i].shape[1:], np.uint8)) for i, c in enumerate(chunks)]
-    states = []
-    for out, anchor in zip(outputs, anchors):
-        out.frames[0] = anchor.image
-        out.stats.append(dict(anchor.stats))
-        out.states = [anchor.state] if keep_states else None
-        states.append(anchor.state)
-    longest = max(c.frames for c in chunks)
-    for offset in range(1, longest):
+    outputs = [SpanOutput(s.chunk.index, s.lo, np.empty((s.frames,) + clips[i].shape[1:], np.uint8), [],
+                          [] if keep_states else None) for i, s in enumerate(spans)]  # fmt: skip
+    states = list(starts)
+    for offset in range(min(s.lo for s in spans), max(s.hi for s in spans)):
         started = time.perf_counter()
-        live = [i for i, c in enumerate(chunks) if offset < c.frames]
+        live = [i for i, s in enumerate(spans) if s.lo <= offset < s.hi]
         items = []
         for i in live:
-            chunk, clip = chunks[i], frames[i]
-            flow, mask = temporal_link(clip[offset], clip[offset - 1], video)
+            span, clip = spans[i], clips[i]
+            k = offset - span.lo + 1  # position of this offset's frame in `clip`
+            flow, mask = temporal_link(clip[k], clip[k - 1], video)
             pull = None
-            ramp = seam_ramp(offset, chunk.frames, video.seam_frames)
+            ramp = seam_ramp(offset, span.chunk.frames, video.seam_frames)
             if ramp > 0 and next_anchors[i] is not None and video.temporal != "none":
                 next_frame, next_result = next_anchors[i]
-                pull = _pull(clip[offset], next_frame, next_result, ramp * video.seam_strength, video)
-            ctx = FrameContext(index=chunk.start + offset, frame=clip[offset], flow=flow, mask=mask, pull=pull)
+                pull = _pull(clip[k], next_frame, next_result, ramp * video.seam_strength, video)
+            ctx = FrameContext(index=span.chunk.start + offset, frame=clip[k], flow=flow, mask=mask, pull=pull)
             items.append((ctx, states[i] if flow is not None else None))
+        if not items:
+            continue
         results = stylizer.stylize_batch(items)
         wall = (time.perf_counter() - started) / len(live)
         for i, result in zip(live, results):
-            outputs[i].frames[offset] = result.image
-            outputs[i].stats.append({**result.stats, "frame": chunks[i].start + offset, "wall": wall})
+            out = outputs[i]
+            out.frames[offset - spans[i].lo] = result.image
+            out.stats.append({**result.stats, "frame": spans[i].chunk.start + offset, "wall": wall})
             if keep_states:
-                outputs[i].states.append(result.state)  # type: ignore[union-attr]
+                out.states.append(result.state)  # type: ignore[union-attr]
             states[i] = result.state
+    for out, state in zip(outputs, states):
+        out.last_state = state
     return outputs

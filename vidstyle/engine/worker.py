@@ -1,4 +1,4 @@
-"""The worker: one stylizer (model + style targets) prepared once, then anchors and chunks on request.
+"""The worker: one stylizer (model + style targets) prepared once, then anchors and chunk spans on request.
 
 `Worker` is a plain class; `executors.py` runs it as a Ray actor or in-process.
 """
@@ -10,8 +10,7 @@ import os
 import numpy as np
 
 from vidstyle.config import VideoSettings
-from vidstyle.engine.plan import Chunk
-from vidstyle.engine.tasks import ChunkOutput, run_anchor, run_chunks
+from vidstyle.engine.tasks import Span, SpanOutput, run_anchor, run_spans
 from vidstyle.methods import MethodSpec, build_stylizer
 from vidstyle.methods.base import FrameResult
 
@@ -43,13 +42,7 @@ class Worker:
     ) -> FrameResult:
         return run_anchor(self.stylizer, self.video, index, frame, previous_frame, previous, self.first_iterations)
 
-    def chunks(self, chunks: list[Chunk], next_frames: list[np.ndarray | None], *resolved: object) -> list[ChunkOutput]:
-        """`resolved` = frames of each chunk, then each anchor, then each next anchor (or None).
-
-        Flat so that Ray resolves every ObjectRef argument before the call (it does not look inside lists).
-        """
-        n = len(chunks)
-        frames = list(resolved[:n])
-        anchors = list(resolved[n : 2 * n])
-        nexts = [None if r is None else (f, r) for f, r in zip(next_frames, resolved[2 * n : 3 * n])]
-        return run_chunks(self.stylizer, self.video, chunks, frames, anchors, nexts, self.keep_states)  # type: ignore[arg-type]
+    def spans(
+        self, spans: list[Span], clips: list[np.ndarray], starts: list, next_anchors: list[tuple[np.ndarray, FrameResult] | None]
+    ) -> list[SpanOutput]:
+        return run_spans(self.stylizer, self.video, spans, clips, starts, next_anchors, self.keep_states)
