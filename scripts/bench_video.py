@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--seam-strength", type=float, default=VideoSettings.seam_strength)
     parser.add_argument("--out", default=None, help="keep the videos here (default: a temporary folder)")
     parser.add_argument("--skip-scaling", action="store_true", help="skip the 1-worker run")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="scaling pairs to run (1- and 2-worker, order alternating); the median ratio is reported")
     parser.add_argument("--method", choices=["gatys", "paint"], default="gatys")
     parser.add_argument("--strokes", type=int, default=500, help="paint: strokes per frame")
     parser.add_argument("--paint-style", action="store_true", help="paint: also run the style stage")
@@ -99,8 +101,14 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     modes = args.modes.split(",")
     results = [run(args, mode, 2, out_dir) for mode in modes]
+    pairs = []  # (1-worker wall, 2-worker wall)
     if not args.skip_scaling:
         results.append(run(args, modes[-1], 1, out_dir))
+        pairs.append((results[-1]["wall"], results[len(modes) - 1]["wall"]))
+        for round_ in range(1, args.repeats):  # alternate which goes first: the machine's speed drifts
+            order = (1, 2) if round_ % 2 else (2, 1)
+            walls = {w: run(args, modes[-1], w, out_dir)["wall"] for w in order}
+            pairs.append((walls[1], walls[2]))
     base = results[0]
     print(f"method {args.method}; clip {args.clip} frames {args.frames} size {args.size}; style {Path(args.style).name}; "
           f"iterations first {args.first_iterations} later {args.iterations}; chunks of {args.chunk_frames}")
@@ -111,10 +119,10 @@ def main() -> None:
         print(f"{r['mode']:6s} {r['workers']:7d} {r['e_warp']:9.5f} {r['e_warp'] / base['e_warp']:7.3f}x {seam:>6s} "
               f"{r['style'] / base['style']:12.3f}x {r['first_iterations']:6.0f}/{r['later_iterations']:<6.1f}  "
               f"{r['first_seconds']:6.2f}/{r['later_seconds']:<6.2f} {r['wall']:8.1f} {r['utilisation']:5.0%} {r['psnr']:6.2f}")
-    if not args.skip_scaling:
-        one = results[-1]["wall"]
-        two = results[len(modes) - 1]["wall"]
+    for one, two in pairs:
         print(f"speed-up of 2 workers over 1 ({modes[-1]}): {one / two:.2f}x ({one:.1f} s vs {two:.1f} s)")
+    if len(pairs) > 1:
+        print(f"median speed-up over {len(pairs)} pairs: {float(np.median([one / two for one, two in pairs])):.2f}x")
     print(f"videos in {out_dir}")
 
 

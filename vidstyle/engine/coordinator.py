@@ -173,11 +173,11 @@ class _Run:
     """State of one job execution: anchors, units, outstanding tasks, in-order writing.
 
     Scheduling keeps one task per worker and picks, whenever a worker is free: the next anchor of the
-    chain first (it gates everything after it), then the ready unit task with the longest chain of
-    frames still behind it (a body counts its seam too), earlier units on ties — the classic
-    critical-path rule, which keeps the last minutes of a job from running on one worker. Anchors are held
-    as values (persisted as soon as they arrive) and dependent work is submitted only once they are
-    known: a retried task never inherits a result owned by a dead worker.
+    chain first (it gates everything after it), then the ready span whose chunk has the longest run
+    of frames still to go, earlier units on ties — the critical-path rule, which keeps the end of a
+    job from running on one worker. Anchors are held as values (persisted as soon as they arrive)
+    and dependent work is submitted only once they are known: a retried task never inherits a
+    result owned by a dead worker.
     """
 
     def __init__(self, job: JobSpec, plan: Plan, store: WorkStore, executor, writer, emit: EventCallback) -> None:
@@ -384,10 +384,10 @@ class _Run:
                 self.collect(block=True)
             self.add_chunk(chunk, clip)
             self.collect(block=False)
-        while not all(u.done for u in self.units) or self.outstanding:
+        while self.open_units or self.outstanding:
             self._dispatch()
             if not self.outstanding:
-                raise RuntimeError("scheduler stalled: units wait for anchors that were never submitted")
+                raise RuntimeError("scheduler stalled: open chunks wait for work that was never submitted")
             self.collect(block=True)
 
 
