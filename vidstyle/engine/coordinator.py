@@ -230,12 +230,10 @@ class _Run:
         for frame in sorted(self.anchor_frames):
             if frame in self.anchors or frame in self.anchors_submitted:
                 continue
-            chunk = self.chunk_at[frame]
-            previous = chunk.previous_anchor
-            if previous is None:
-                return "anchor", frame, (frame, self.anchor_frames[frame], None, None)
-            if previous in self.anchors:
-                return "anchor", frame, (frame, self.anchor_frames[frame], self.anchor_frames[previous], self.anchors[previous])
+            previous = self.chunk_at[frame].previous_anchor
+            if previous is None or previous in self.anchors:
+                warm_from = (None, None) if previous is None else (self.anchor_frames[previous], self.anchors[previous])
+                return "anchor", frame, (frame, self.anchor_frames[frame], *warm_from)
         best = None
         for unit in self.open_units:
             k = unit.submitted
@@ -322,7 +320,6 @@ class _Run:
                 self.emit(JobEvent("span", {"unit": key[0], "stage": key[1], "done": self.done_frames}))
             self._finish_ready()
             self._prune()
-            self._dispatch()
 
     def _finish_ready(self) -> None:
         for unit in list(self.open_units):

@@ -53,14 +53,10 @@ class InProcessExecutor:
         return [self.worker.describe()]
 
     def submit(self, kind: str, args: tuple) -> tuple[_Handle, int]:
-        """Runs now; like Ray, top-level handle arguments are replaced by their values."""
-        values = [self._results[a.id] if isinstance(a, _Handle) else a for a in args]
+        """Runs now; the result waits under its handle until collected."""
         self._next += 1
-        self._results[self._next] = getattr(self.worker, kind)(*values)
+        self._results[self._next] = getattr(self.worker, kind)(*args)
         return _Handle(self._next), 0
-
-    def put(self, value: Any) -> Any:
-        return value
 
     def wait(self, handles: list, timeout: float | None = None) -> list:
         return list(handles)
@@ -70,9 +66,6 @@ class InProcessExecutor:
 
     def forget(self, handle: _Handle) -> None:
         self._results.pop(handle.id, None)
-
-    def load(self) -> list[int]:
-        return [0]
 
     def shutdown(self) -> None:
         pass
@@ -174,9 +167,6 @@ class RayExecutor:
         for slot in self.outstanding.values():
             counts[slot] += 1
         return counts
-
-    def put(self, value: Any) -> Any:
-        return self.ray.put(value)
 
     def submit(self, kind: str, args: tuple) -> tuple[Any, int]:
         counts = self.load()

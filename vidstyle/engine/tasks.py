@@ -34,7 +34,6 @@ class Span:
 @dataclass
 class SpanOutput:
     chunk: int  # chunk index
-    lo: int
     frames: np.ndarray  # (hi - lo, H, W, 3) uint8
     stats: list[dict] = field(default_factory=list)
     states: list | None = None  # the method's opaque per-frame states, when the job keeps them
@@ -100,7 +99,7 @@ def run_spans(
     the chain to where it left off); `starts[i]` is the chain's state after offset `lo − 1`. Each
     chunk is its own chain; batching them only shares the forward/backward passes.
     """
-    outputs = [SpanOutput(s.chunk.index, s.lo, np.empty((s.frames,) + clips[i].shape[1:], np.uint8), [],
+    outputs = [SpanOutput(s.chunk.index, np.empty((s.frames,) + clips[i].shape[1:], np.uint8), [],
                           [] if keep_states else None) for i, s in enumerate(spans)]  # fmt: skip
     states = list(starts)
     for offset in range(min(s.lo for s in spans), max(s.hi for s in spans)):
