@@ -59,9 +59,51 @@ class FrameResult:
         return self.image if self.reference is None else self.reference
 
 
+@dataclass(frozen=True)
+class StylizerInfo:
+    """What ran, for the sidecar, the CLI's report and the worker list: never read by the engine's logic."""
+
+    method: str
+    device: str
+    precision: str  # "fp32" | "bf16"
+    weights: dict[str, str] | None = None  # VGG weights {source, path, convention}; None when no VGG ran
+
+    def summary(self) -> str:
+        weights = self.weights["source"] if self.weights else "none"
+        return f"{self.method} on {self.device} ({self.precision}); VGG weights: {weights}"
+
+
+class MethodSettings(Protocol):
+    """What the engine may ask of any method's settings (frozen dataclasses made with `config.setting`)."""
+
+    def validate(self) -> MethodSettings:
+        """Check every field; raise ConfigError naming the option; return self."""
+        ...
+
+    def output_long_side(self) -> int | None:
+        """Long side of the output in px, or None for the source's own size."""
+        ...
+
+    def anchor_iterations(self) -> int:
+        """Iterations of an anchor that is warm-started from the previous anchor of its shot."""
+        ...
+
+    def needs_palette(self) -> bool:
+        """Whether the method wants a frame of the job as a colour reference (`MethodSpec.palette`)."""
+        ...
+
+    def vgg_weights(self, styled: bool) -> str | None:
+        """The VGG weights this run will load (checked before any worker starts), or None if it runs no VGG."""
+        ...
+
+
 @runtime_checkable
 class FrameStylizer(Protocol):
     """Prepared once per worker (model + style targets), then called frame after frame."""
+
+    def describe(self) -> StylizerInfo:
+        """Method, device, precision and weights actually in use."""
+        ...
 
     def stylize(self, ctx: FrameContext, state: Any | None) -> FrameResult:
         """Stylize one frame; `state` is the previous frame's result state in this chain, or None."""

