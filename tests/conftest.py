@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -11,6 +12,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from media_fixtures import make_audio_only, make_clip  # noqa: E402
+
+# Plumbing tests run on random VGG weights (fast); users are never offered them.
+os.environ.setdefault("VIDSTYLE_ALLOW_RANDOM_WEIGHTS", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

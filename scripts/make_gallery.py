@@ -1,0 +1,192 @@
+"""Make the README's gallery from the shipped samples, with the same commands a user runs.
+
+    python scripts/make_gallery.py            # writes docs/gallery/*.png (a few minutes on 2 cores)
+    python scripts/make_gallery.py --keep /tmp/g   # also keep the full-size outputs there
+
+Every picture is produced by `vidstyle` itself (image, preview, stylize, paint); this script only
+runs the commands and lays the results side by side, small enough to commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import av
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+GALLERY = ROOT / "docs" / "gallery"
+CLIP, STILL = SAMPLES / "landscape.mp4", SAMPLES / "landscape_still.png"
+SWIRL, INK = SAMPLES / "swirl_paint.png", SAMPLES / "ink_wash.png"
+PANEL_WIDTH = 320  # px per picture in the gallery strips
+LABEL_HEIGHT = 16
+
+
+def vidstyle(*args: object) -> None:
+    command = [sys.executable, "-m", "vidstyle", *map(str, args), "--overwrite"]
+    print("$ vidstyle", " ".join(map(str, args)), flush=True)
+    subprocess.run(command, check=True)
+
+
+def load(path: Path) -> Image.Image:
+    return Image.open(path).convert("RGB")
+
+
+def fit(image: Image.Image, width: int = PANEL_WIDTH) -> Image.Image:
+    height = round(image.height * width / image.width)
+    return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def strip(panels: list[tuple[str, Image.Image]], width: int = PANEL_WIDTH, gap: int = 6) -> Image.Image:
+    """Pictures side by side, each with a caption above it."""
+    fitted = [(label, fit(image, width)) for label, image in panels]
+    height = max(image.height for _, image in fitted) + LABEL_HEIGHT
+    sheet = Image.new("RGB", (len(fitted) * (width + gap) - gap, height), (250, 250, 250))
+    draw = ImageDraw.Draw(sheet)
+    for i, (label, image) in enumerate(fitted):
+        x = i * (width + gap)
+        draw.text((x + 4, 2), label, fill=(40, 40, 40))
+        sheet.paste(image, (x, LABEL_HEIGHT))
+    return sheet
+
+
+def video_frames(path: Path, indices: list[int]) -> list[Image.Image]:
+    wanted, frames = set(indices), {}
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i in wanted:
+                frames[i] = frame.to_image()
+    return [frames[i] for i in indices]
+
+
+def save(image: Image.Image, name: str) -> None:
+    path = GALLERY / name
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", type=Path, help="keep the full-size outputs in this folder")
+    args = parser.parse_args()
+    GALLERY.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        out = args.keep or Path(scratch)
+        out.mkdir(parents=True, exist_ok=True)
+
+        vidstyle("image", STILL, "-s", SWIRL, "-o", out / "still_swirl.png", "--preset", "fast", "--size", 320)
+        vidstyle(
+            "image",
+            STILL,
+            "-s",
+            INK,
+            "-o",
+            out / "still_ink.png",
+            "--preset",
+            "ink",
+            "--size",
+            320,
+            "--iterations",
+            200,
+        )
+        save(
+            strip(
+                [
+                    ("input", load(STILL)),
+                    ("style", load(SWIRL).resize((180, 180))),
+                    ("vidstyle image --preset fast", load(out / "still_swirl.png")),
+                ]
+            ),
+            "still_swirl.png",
+        )
+        save(
+            strip(
+                [
+                    ("input", load(STILL)),
+                    ("style", load(INK).resize((180, 180))),
+                    ("vidstyle image --preset ink", load(out / "still_ink.png")),
+                ]
+            ),
+            "still_ink.png",
+        )
+
+        vidstyle("image", STILL, "--method", "paint", "--strokes", 800, "-o", out / "painting.png")
+        vidstyle(
+            "image",
+            STILL,
+            "--method",
+            "paint",
+            "--strokes",
+            800,
+            "-s",
+            INK,
+            "--style-iterations",
+            60,
+            "-o",
+            out / "painting_ink.png",
+        )
+        save(
+            strip(
+                [
+                    ("input", load(STILL)),
+                    ("--method paint --strokes 800", load(out / "painting.png")),
+                    ("... with --style ink_wash.png", load(out / "painting_ink.png")),
+                ]
+            ),
+            "painting.png",
+        )
+
+        vidstyle(
+            "preview",
+            CLIP,
+            "-s",
+            SWIRL,
+            "--preset",
+            "fast",
+            "--size",
+            192,
+            "--at",
+            "00:00:01.000",
+            "--count",
+            4,
+            "-o",
+            out / "preview.png",
+        )
+        fit(load(out / "preview.png"), 900).save(GALLERY / "preview.png", optimize=True)
+        print(f"wrote {(GALLERY / 'preview.png').relative_to(ROOT)}")
+
+        vidstyle(
+            "stylize",
+            CLIP,
+            "-s",
+            SWIRL,
+            "--preset",
+            "fast",
+            "--size",
+            192,
+            "--frames",
+            "0:36",
+            "-o",
+            out / "clip_swirl.mp4",
+            "--workers",
+            2,
+        )
+        picks = [0, 12, 24, 35]
+        originals = video_frames(CLIP, picks)
+        stylized = video_frames(out / "clip_swirl.mp4", picks)
+        top = strip([(f"frame {i}", image) for i, image in zip(picks, originals)], width=224)
+        bottom = strip([(f"stylized {i}", image) for i, image in zip(picks, stylized)], width=224)
+        sheet = Image.new("RGB", (top.width, top.height + bottom.height), (250, 250, 250))
+        sheet.paste(top, (0, 0))
+        sheet.paste(bottom, (0, top.height))
+        save(sheet, "clip_frames.png")
+    print("gallery ready:", ", ".join(sorted(p.name for p in GALLERY.glob("*.png"))))
+
+
+if __name__ == "__main__":
+    main()

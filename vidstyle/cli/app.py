@@ -1,0 +1,327 @@
+"""Commands: parse, build typed settings, run, report. No algorithm code lives here.
+
+Every expected failure is a VidstyleError: printed as one `error: ...` line on stderr with the
+error's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from vidstyle.cli import options as opt
+from vidstyle.cli.build import Choices, engine_settings, method_spec
+from vidstyle.cli.progress import ImageProgress, JobProgress, say
+from vidstyle.config import STILL, VIDEO
+from vidstyle.errors import ConfigError, Interrupted, VidstyleError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    help="Turn video files into paintings (Gatys optimization or a stroke painter), locally or on a Ray cluster.",
+)
+console = Console(stderr=True)
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")
+TEXTURE_FLAGS = (
+    "--size",
+    "--iterations",
+    "--seed",
+    "--optimizer",
+    "--pooling",
+    "--weights",
+    "--precision",
+    "--style-layers",
+    "--tv-weight",
+)
+
+
+def guarded(command: Callable) -> Callable:
+    """One clear line and the error's exit code for expected failures; 130 on Ctrl-C."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except VidstyleError as exc:
+            console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.print(
+                Text.assemble(("interrupted", "bold red"), ": finished work is kept; run the same command to resume")
+            )
+            raise typer.Exit(Interrupted.exit_code) from None
+
+    return wrapper
+
+
+def _check_outputs(outputs: list[Path | None], inputs: list[Path], overwrite: bool) -> None:
+    from vidstyle.media.paths import check_output_path
+
+    for output in outputs:
+        if output is not None:
+            check_output_path(str(output), [str(p) for p in inputs], overwrite)
+
+
+def _refuse_exports(method: str, **exports: Path | None) -> None:
+    for flag, value in exports.items():
+        if value is not None and method != "paint":
+            raise ConfigError(f"--{flag.replace('_', '-')} does not apply to --method {method} (it is a paint option)")
+
+
+@app.command()
+@guarded
+def probe(
+    input: Annotated[Path, typer.Argument(help="Video file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show a video's size, rotation, frame rate, exact frame count, duration, codecs and audio."""
+    from vidstyle.media.probe import format_info
+    from vidstyle.media.probe import probe as probe_video
+
+    info = probe_video(str(input))
+    typer.echo(json.dumps(info.to_dict()) if as_json else format_info(info))
+
+
+@app.command()
+@guarded
+@opt.with_setting_options(STILL)
+def image(
+    content: Annotated[Path, typer.Argument(help="Content image.")],
+    output: opt.Output,
+    style: opt.Styles = None,
+    style_blend: opt.StyleBlend = None,
+    method: opt.Method = "gatys",
+    preset: opt.Preset = None,
+    config: opt.Config = None,
+    device: opt.Device = "auto",
+    overwrite: opt.Overwrite = False,
+    strokes_out: opt.StrokesOut = None,
+    svg: opt.Svg = None,
+    process_video: opt.ProcessVideo = None,
+    **settings: Any,
+) -> None:
+    """Stylize one image: Gatys optimization against VGG-19, or the stroke painter (--method paint)."""
+    from vidstyle.geometry import fit_long_side, image_size, resize_image
+    from vidstyle.media.images import load_image
+
+    _refuse_exports(method, strokes_out=strokes_out, svg=svg, process_video=process_video)
+    _check_outputs([output, strokes_out, svg, process_video], [content, *(style or [])], overwrite)
+    photo = load_image(str(content))
+    spec = method_spec(Choices(method, preset, config, style, style_blend), settings)
+    long_side = spec.settings.output_long_side()
+    if long_side:
+        photo = resize_image(photo, *fit_long_side(*image_size(photo), long_side))
+    if spec.settings.needs_palette():
+        spec = spec.with_palette(photo)
+    result = _run_still(spec, photo, output, device)
+    if method == "paint":
+        from vidstyle.cli.exports import paint_exports
+
+        paint_exports(result, strokes_out, svg, process_video)
+
+
+def _run_still(spec, picture, output: Path, device: str):
+    """Build the stylizer, stylize one picture with a progress bar, save it, report what ran."""
+    from vidstyle.media.images import save_image
+    from vidstyle.methods.base import FrameContext
+
+    started = time.perf_counter()
+    with ImageProgress(console) as progress:
+        stylizer = spec.build(device, progress)
+        result = stylizer.stylize(FrameContext(index=0, frame=picture), None)
+    save_image(str(output), result.image)
+    info = stylizer.describe()
+    stats = result.stats
+    say(
+        console,
+        f"wrote {output} ({stats.get('iterations', 0):.0f} iterations, {time.perf_counter() - started:.1f} s, "
+        f"loss {stats.get('loss', 0):.4g}; {info.summary()})",
+    )
+    return result
+
+
+@app.command()
+@guarded
+@opt.with_setting_options(STILL, only=TEXTURE_FLAGS, defaults={"opt_size": 256, "opt_iterations": 300})
+def texture(
+    sample: Annotated[Path, typer.Argument(help="Texture sample image (e.g. an ink painting).")],
+    output: opt.Output,
+    device: opt.Device = "auto",
+    overwrite: opt.Overwrite = False,
+    **settings: Any,
+) -> None:
+    """Synthesize a texture from white noise that matches the sample's Gram statistics."""
+    import numpy as np
+
+    from vidstyle.geometry import fit_long_side, image_size
+    from vidstyle.methods.gatys.settings import TEXTURE
+
+    _check_outputs([output], [sample], overwrite)
+    choices = Choices("gatys", styles=[sample])
+    given = {k: v for k, v in settings.items() if v is not None}
+    spec = method_spec(choices, given, overrides={k: v for k, v in TEXTURE.items() if f"opt_{k}" not in given})
+    width, height = fit_long_side(*image_size(spec.styles[0]), spec.settings.output_long_side())
+    _run_still(spec, np.zeros((height, width, 3), np.uint8), output, device)
+
+
+def _job(input: Path, output: Path | None, choices: Choices, settings: dict[str, Any], **fields: Any):
+    from vidstyle.engine.jobs import JobSpec
+    from vidstyle.media.probe import check_input_file
+
+    check_input_file(str(input))
+    spec = method_spec(choices, settings)
+    video, encoder = engine_settings(choices, settings)
+    return JobSpec(
+        input=str(input),
+        output=None if output is None else str(output),
+        method=spec,
+        video=video,
+        encoder=encoder,
+        size=spec.settings.output_long_side(),
+        **fields,
+    )
+
+
+@app.command()
+@guarded
+@opt.with_setting_options(VIDEO)
+def stylize(
+    input: Annotated[Path, typer.Argument(help="Input video.")],
+    output: opt.Output,
+    style: opt.Styles = None,
+    style_blend: opt.StyleBlend = None,
+    method: opt.Method = "gatys",
+    preset: opt.Preset = None,
+    config: opt.Config = None,
+    frames: opt.Frames = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    device: opt.Device = "auto",
+    workers: opt.Workers = None,
+    address: opt.Address = None,
+    gpus_per_worker: opt.GpusPerWorker = None,
+    threads_per_worker: opt.ThreadsPerWorker = None,
+    work_dir: opt.WorkDir = None,
+    keep_work: opt.KeepWork = False,
+    overwrite: opt.Overwrite = False,
+    strokes_out: opt.StrokesOut = None,
+    **settings: Any,
+) -> None:
+    """Stylize a video with temporal coherence on Ray workers (local, or a cluster with --address); audio kept."""
+    from vidstyle.engine.coordinator import run_job
+
+    _refuse_exports(method, strokes_out=strokes_out)
+    _check_outputs([strokes_out], [input], overwrite)
+    job = _job(
+        input,
+        output,
+        Choices(method, preset, config, style, style_blend),
+        settings,
+        frames=frames,
+        start=start,
+        end=end,
+        device=device,
+        workers=workers,
+        address=address,
+        gpus_per_worker=gpus_per_worker,
+        threads_per_worker=threads_per_worker,
+        work_dir=None if work_dir is None else str(work_dir),
+        keep_work=keep_work,
+        overwrite=overwrite,
+        keep_states=strokes_out is not None,
+    )
+    with JobProgress(console) as progress:
+        report = run_job(job, progress)
+    if strokes_out is not None:
+        from vidstyle.methods.paint.export import save_strokes_json, strokes_from_state
+
+        save_strokes_json(str(strokes_out), [strokes_from_state(state) for state in report.states])
+        say(console, f"wrote {strokes_out}: strokes of {len(report.states)} frames")
+    resumed = f" (resumed {report.resumed_chunks} chunk(s))" if report.resumed_chunks else ""
+    say(
+        console,
+        f"wrote {output}: {report.frames_written} frames in {report.seconds:.1f} s{resumed}; sidecar {report.sidecar}",
+    )
+
+
+@app.command()
+@guarded
+@opt.with_setting_options(VIDEO)
+def preview(
+    input: Annotated[Path, typer.Argument(help="Input video.")],
+    output: opt.Output,
+    style: opt.Styles = None,
+    style_blend: opt.StyleBlend = None,
+    method: opt.Method = "gatys",
+    preset: opt.Preset = None,
+    config: opt.Config = None,
+    at: Annotated[
+        Optional[str], typer.Option("--at", help="Start time (HH:MM:SS.mmm or seconds).", rich_help_panel=opt.IO)
+    ] = None,
+    count: Annotated[int, typer.Option("--count", help="Frames to stylize.", rich_help_panel=opt.IO)] = 8,
+    frames: opt.Frames = None,
+    device: opt.Device = "auto",
+    overwrite: opt.Overwrite = False,
+    **settings: Any,
+) -> None:
+    """Stylize a few frames (with temporal coherence) in-process: a contact sheet (png), or a short clip (mp4)."""
+    from vidstyle.engine.coordinator import run_job
+    from vidstyle.media.images import contact_sheet, save_image
+    from vidstyle.media.probe import probe as probe_video
+    from vidstyle.media.reader import resolve_range
+
+    if count < 1:
+        raise ConfigError(f"--count must be at least 1, got {count}")
+    if at is not None and frames:
+        raise ConfigError("give --at or --frames, not both")
+    _check_outputs([output], [input], overwrite)
+    info = probe_video(str(input))
+    first, last = resolve_range(info, frames=frames, start=at)
+    if not frames:
+        last = min(last, first + count)
+    as_video = output.suffix.lower() in VIDEO_SUFFIXES
+    job = _job(
+        input,
+        output if as_video else None,
+        Choices(method, preset, config, style, style_blend),
+        settings,
+        frames=f"{first}:{last}",
+        device=device,
+        overwrite=overwrite,
+        in_process=True,
+        collect_frames=not as_video,
+    )
+    with JobProgress(console) as progress:
+        report = run_job(job, progress)
+    if not as_video:
+        captions = [[f"#{first + i}" for i in range(len(report.originals))], [""] * len(report.stylized)]
+        sheet = contact_sheet([report.originals, report.stylized], labels=["original", "stylized"], captions=captions)
+        save_image(str(output), sheet)
+    say(console, f"wrote {output}: {report.frames_written} frames in {report.seconds:.1f} s")
+
+
+@app.command(name="eval")
+@guarded
+def evaluate(
+    original: Annotated[Path, typer.Argument(help="The input video.")],
+    stylized: Annotated[Path, typer.Argument(help="The stylized video (its .json sidecar is used when present).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Temporal stability (E_warp, seam ratio), colour-histogram KL and PSNR/SSIM of a stylized video."""
+    from vidstyle.evaluate import evaluate_video, format_report
+
+    report = evaluate_video(str(original), str(stylized))
+    typer.echo(json.dumps(report) if as_json else format_report(report))
+
+
+def main() -> None:
+    app()

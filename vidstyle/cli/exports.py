@@ -1,0 +1,32 @@
+"""The painter's file exports for one painted image: stroke list (JSON), SVG, painting-process video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidstyle.methods.base import FrameResult
+
+PROCESS_SECONDS, PROCESS_FPS = 4, 30
+
+
+def paint_exports(result: FrameResult, strokes_out: Path | None, svg: Path | None, process_video: Path | None) -> None:
+    from vidstyle.fileio import atomic_write
+    from vidstyle.media.writer import VideoWriter
+    from vidstyle.methods.paint.export import painting_process, save_strokes_json, strokes_from_state, strokes_to_svg
+
+    strokes = strokes_from_state(result.state)
+    height, width = result.image.shape[:2]
+    if strokes_out is not None:
+        save_strokes_json(str(strokes_out), [strokes])
+    if svg is not None:
+        atomic_write(svg, strokes_to_svg(strokes, width, height).encode("utf-8"), "the SVG")
+    if process_video is not None:
+        even_w, even_h = width - width % 2, height - height % 2  # libx264 with yuv420p needs even sizes
+        per_frame = max(1, strokes.n_strokes // (PROCESS_SECONDS * PROCESS_FPS))
+        frames = painting_process(strokes, even_h, even_w, strokes_per_frame=per_frame)
+        with VideoWriter(str(process_video), even_w, even_h, PROCESS_FPS, overwrite=True) as writer:
+            frame = None
+            for frame in frames:
+                writer.write(frame)
+            for _ in range(PROCESS_FPS):  # hold the finished painting for a second
+                writer.write(frame)
