@@ -21,7 +21,7 @@ from vidstyle.errors import ClusterError, ConfigError, InputError, MediaError, O
 
 # keep every run cheap: random VGG weights, shallow layers, 32 px, on the CPU
 CHEAP = ["--weights", "random", "--size", "32", "--device", "cpu", "--style-layers", "conv1_1,conv2_1",
-         "--content-layers", "conv2_1"]  # fmt: skip
+         "--content-layers", "conv2_1"]
 TEXTURE_CHEAP = ["--weights", "random", "--size", "32", "--device", "cpu"]
 
 
@@ -102,9 +102,9 @@ def test_image_missing_style(work):
     assert_error(result, InputError.exit_code, "absent.jpg")
 
 
-def test_image_style_weight_count_mismatch(work):
-    result = image("--style-weight", "1", "--style-weight", "2")
-    assert_error(result, ConfigError.exit_code, "--style-weight")
+def test_image_style_blend_count_mismatch(work):
+    result = image("--style-blend", "1", "--style-blend", "2")
+    assert_error(result, ConfigError.exit_code, "--style-blend")
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_image_style_weight_count_mismatch(work):
         (["--size", "0"], "--size"),
         (["--size", "5000"], "4096"),
         (["--preset", "nope"], "nope"),
-        (["--color", "nope"], "colour"),
+        (["--color", "nope"], "--color"),
         (["--optimizer", "sgd"], "optimizer"),
         (["--pooling", "median"], "pooling"),
         (["--style-layers", "conv9_1"], "conv9_1"),
@@ -352,7 +352,7 @@ def test_real_process_prints_one_line_on_stderr(work):
     proc = subprocess.run(
         [sys.executable, "-m", "vidstyle", "image", "nope.png", "-s", "style.png", "-o", "out.png"],
         capture_output=True, text=True, timeout=120, cwd=work,
-    )  # fmt: skip
+    )
     assert proc.returncode == InputError.exit_code
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == ["error: cannot read image nope.png: no such file"]

@@ -6,10 +6,13 @@ return value is (width, height), so no call site has to remember which order a h
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 
 def fit_long_side(width: int, height: int, long_side: int) -> tuple[int, int]:
@@ -41,6 +44,8 @@ def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def resize_tensor(x: torch.Tensor, width: int, height: int) -> torch.Tensor:
     """Bilinear resize of (B, C, H, W), antialiased when shrinking."""
+    import torch.nn.functional as F
+
     if x.shape[-2:] == (height, width):
         return x
     return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=x.shape[-1] > width)

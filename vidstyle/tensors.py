@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
 from vidstyle.geometry import resize_image
+
+if TYPE_CHECKING:
+    import torch
 
 
 def to_tensor(
@@ -17,6 +19,8 @@ def to_tensor(
 
     One image gives B = 1. `size` = (w, h) resizes each image first (area filter when shrinking).
     """
+    import torch
+
     batch = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
     tensors = []
     for image in batch:
@@ -36,7 +40,7 @@ def to_float_image(tensor: torch.Tensor) -> np.ndarray:
 
 def to_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
     """Float [0, 1] image (HxWx3 array, or a (3, H, W) / (1, 3, H, W) tensor) → uint8, rounded half up."""
-    if isinstance(image, torch.Tensor):
+    if not isinstance(image, np.ndarray):  # a torch tensor
         image = to_float_image(image)
     if image.dtype == np.uint8:
         return image
