@@ -31,15 +31,17 @@ def seconds_per_frame(clip: str, style: str, frames: int, size: int) -> float:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    from vidstyle.config import GatysSettings, VideoSettings
     from vidstyle.engine.plan import Chunk
+    from vidstyle.engine.settings import VideoSettings
     from vidstyle.engine.tasks import Span
     from vidstyle.engine.worker import Worker
     from vidstyle.media.images import load_image
     from vidstyle.media.reader import read_frames
     from vidstyle.methods import MethodSpec
+    from vidstyle.methods.gatys.settings import GatysSettings
 
-    spec = MethodSpec("gatys", GatysSettings(size=size, iterations=100, later_iterations=20).validate(), [load_image(style)])
+    settings = GatysSettings(size=size, iterations=100, later_iterations=20).validate()
+    spec = MethodSpec("gatys", settings, [load_image(style)])
     worker = Worker(spec, VideoSettings(temporal="flow", chunk_frames=frames), "cpu", 1)
     clip_frames = np.stack(list(read_frames(clip, 0, frames, long_side=size)))
     anchor = worker.anchor(0, clip_frames[0], None, None)
@@ -56,8 +58,14 @@ def plain(count: int, args) -> list[float]:
 def with_ray(count: int, args) -> list[float]:
     import ray
 
-    ray.init(address="local", include_dashboard=False, num_cpus=count, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})  # fmt: skip
+    ray.init(
+        address="local",
+        include_dashboard=False,
+        num_cpus=count,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+    )
     try:
         task = ray.remote(num_cpus=1)(seconds_per_frame)
         return ray.get([task.remote(args.clip, args.style, args.frames, args.size) for _ in range(count)])
@@ -83,9 +91,10 @@ def main() -> None:
             two = float(np.mean(run(2, args)))
             slowdowns[kind].append(two / one)
             print(f"round {round_ + 1} {kind:5s}: 1 process {one:.3f} s/frame, 2 processes {two:.3f} s/frame "
-                  f"({two / one - 1:+.1%})", flush=True)  # fmt: skip
+                  f"({two / one - 1:+.1%})", flush=True)
     for kind, values in slowdowns.items():
-        print(f"{kind:5s}: 2 processes are {float(np.mean(values)) - 1:+.1%} slower per frame than 1 (mean of {len(values)} rounds)")
+        slower = float(np.mean(values)) - 1
+        print(f"{kind:5s}: 2 processes are {slower:+.1%} slower per frame than 1 (mean of {len(values)} rounds)")
 
 
 if __name__ == "__main__":

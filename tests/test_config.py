@@ -291,3 +291,16 @@ def test_quick_spells_out_style_only_from_content():
     quick = gatys(quick=True).effective()
     assert (quick.content_weight, quick.init, quick.quick) == (0.0, "content", False)
     assert gatys().effective() == gatys()
+
+
+def test_random_weights_refused_by_the_loader_outside_tests(monkeypatch):
+    from vidstyle.config import RANDOM_WEIGHTS_ENV
+    from vidstyle.errors import WeightsError
+    from vidstyle.features.weights import load_weights
+
+    monkeypatch.delenv(RANDOM_WEIGHTS_ENV, raising=False)
+    with pytest.raises(WeightsError, match="random VGG weights are for tests only"):
+        load_weights("random", count=2)
+    monkeypatch.setenv(RANDOM_WEIGHTS_ENV, "1")
+    loaded = load_weights("random", count=2)
+    assert len(loaded.convs) == 2 and loaded.info.source == "random"

@@ -1,5 +1,8 @@
 """Media layer: probe, exact range reading, atomic writing with audio, images, error paths.
 
+Module layout under test: probe, reader, writer (video), audio (soundtrack span), h264 (encoder
+limits), paths (path checks), images, timecode, errors (the one reason formatter).
+
 All clips are generated (tiny, 64x48, a few dozen frames); each frame shows its own index, so
 range tests compare indices, not pixels.
 """
@@ -17,19 +20,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
-
 from media_fixtures import (
     decode_audio,
     decode_index,
     frame_pattern,
-    make_audio_only,
     make_clip,
     psnr,
     tone_amplitude,
 )
+from PIL import Image
+
 from vidstyle.errors import ConfigError, InputError, MediaError, OutputError, RangeError
 from vidstyle.media import (
+    X264_PRESETS,
     VideoWriter,
     check_output_path,
     contact_sheet,
@@ -46,6 +49,8 @@ from vidstyle.media import (
     save_image,
     write_video,
 )
+from vidstyle.media.errors import media_error, reason
+from vidstyle.media.paths import partial_path
 from vidstyle.media.probe import probe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,6 +58,46 @@ REPO = Path(__file__).resolve().parents[1]
 
 def indices(path: Path, start: int = 0, end: int | None = None, **kw) -> list[int]:
     return [decode_index(f) for f in read_frames(path, start, end, **kw)]
+
+
+# ------------------------------------------------------------------------------------ package
+
+
+def test_package_names_resolve_lazily():
+    """Every public name resolves; the preset list loads without PyAV, OpenCV or torch."""
+    import vidstyle.media as media
+
+    for name in media.__all__:
+        assert getattr(media, name) is not None, name
+    code = (
+        "import sys; from vidstyle.media.h264 import X264_PRESETS; import vidstyle.media; "
+        "print(sorted(m for m in ('av', 'cv2', 'torch') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.stdout.strip() == "[]", result.stderr
+    with pytest.raises(AttributeError):
+        media.no_such_name  # noqa: B018
+
+
+def test_one_reason_formatter():
+    """FFmpeg/OS wording without errno prefix or final stop; every media module uses this one."""
+    import av
+
+    from vidstyle.media import audio, images, reader, writer
+    from vidstyle.media import probe as probe_module
+
+    assert reason(FileNotFoundError(2, "No such file or directory", "x.mp4")) == "No such file or directory"
+    assert reason(ValueError("bad value.  ")) == "bad value"
+    assert reason(RuntimeError("")) == "RuntimeError"
+    ffmpeg = av.error.InvalidDataError(1094995529, "Invalid data found when processing input", "x.mp4")
+    assert reason(ffmpeg) == "Invalid data found when processing input"
+    err = media_error("clip.mp4", ffmpeg)
+    assert isinstance(err, MediaError)
+    assert str(err) == "cannot read clip.mp4 as a video: Invalid data found when processing input"
+    for module in (audio, images, writer):
+        assert module.reason is reason and not hasattr(module, "_reason"), module.__name__
+    for module in (probe_module, reader):
+        assert module.media_error is media_error and not hasattr(module, "_reason"), module.__name__
 
 
 # ------------------------------------------------------------------------------------ timecode
@@ -490,6 +535,24 @@ def test_writer_rejects_odd_size(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_writer_settings_checks(tmp_path):
+    """crf, preset (the one X264_PRESETS list), frame rate and audio span are refused before any file exists."""
+    assert "medium" in X264_PRESETS and X264_PRESETS[0] == "ultrafast"
+    for kwargs, match in (
+        ({"crf": 52}, "crf must be between 0 and 51"),
+        ({"preset": "turbo"}, "unknown x264 preset 'turbo'"),
+        ({"audio_start": 2.0, "audio_end": 1.0}, "audio span"),
+        ({"audio_start": -1.0}, "audio span"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            VideoWriter(tmp_path / "a.mp4", 64, 48, 24, **kwargs)
+    for fps in ("abc", 0, -24):
+        with pytest.raises(ConfigError, match="frame rate"):
+            VideoWriter(tmp_path / "a.mp4", 64, 48, fps)
+    assert not list(tmp_path.iterdir())
+    assert partial_path(tmp_path / "clip.mp4") == tmp_path / ".clip.partial.mp4"
+
+
 def test_output_checks(media_dir, tmp_path):
     src = media_dir / "gop5.mp4"
     with pytest.raises(OutputError, match="folder .* does not exist"):
@@ -536,11 +599,10 @@ def test_writer_checks_output_before_work(media_dir, tmp_path):
 def test_failure_inside_with_leaves_target_untouched(tmp_path):
     target = tmp_path / "keep.mp4"
     target.write_bytes(b"previous result")
-    with pytest.raises(KeyError):
-        with VideoWriter(target, 64, 48, 24, preset="veryfast", overwrite=True) as w:
-            for i in range(5):
-                w.write(frame_pattern(i))
-            raise KeyError("boom")
+    with pytest.raises(KeyError), VideoWriter(target, 64, 48, 24, preset="veryfast", overwrite=True) as w:
+        for i in range(5):
+            w.write(frame_pattern(i))
+        raise KeyError("boom")
     assert target.read_bytes() == b"previous result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
 
@@ -556,9 +618,8 @@ def test_overwrite_replaces_atomically(tmp_path):
 def test_no_frames_is_an_error(tmp_path):
     with pytest.raises(OutputError, match="no frames"):
         write_video(tmp_path / "empty.mp4", [], 24)
-    with pytest.raises(OutputError, match="no frames"):
-        with VideoWriter(tmp_path / "empty.mp4", 64, 48, 24):
-            pass
+    with pytest.raises(OutputError, match="no frames"), VideoWriter(tmp_path / "empty.mp4", 64, 48, 24):
+        pass
     assert not list(tmp_path.iterdir())
 
 
@@ -660,6 +721,36 @@ def test_resize_and_save(tmp_path):
         save_image(tmp_path / "c.xyz", img)
     with pytest.raises(OutputError, match="does not exist"):
         save_image(tmp_path / "no" / "c.png", img)
+    assert not (tmp_path / "no").exists()
+
+
+def test_save_image_is_atomic_with_umask_permissions(tmp_path, monkeypatch):
+    """Written via a temporary file (0666 minus the umask, like open()), renamed only when complete."""
+    img = frame_pattern(5, 40, 30)
+    floats = np.random.default_rng(3).random((30, 40, 3)).astype(np.float32)
+    old = os.umask(0o022)
+    try:
+        for name, pixels in (("a.png", img), ("f.png", floats), ("b.jpg", img)):
+            out = save_image(tmp_path / name, pixels)
+            assert (out.stat().st_mode & 0o777) == 0o644, name
+    finally:
+        os.umask(old)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), img)
+    expected = np.clip(floats * 255.0 + 0.5, 0, 255).astype(np.uint8)  # rounded half up
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "f.png")), expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.jpg", "f.png"]
+
+    real_save = Image.Image.save
+
+    def save_then_fail(self, fp, *args, **kwargs):
+        real_save(self, fp, *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", save_then_fail)
+    with pytest.raises(OutputError, match="No space left on device"):
+        save_image(tmp_path / "a.png", np.zeros((30, 40, 3), np.uint8))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), img)  # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.jpg", "f.png"]  # no temporary left
 
 
 def test_contact_sheet():
@@ -668,7 +759,8 @@ def test_contact_sheet():
     sheet = contact_sheet([[a, a, a], [b, b, b]], pad=4)
     assert sheet.shape == (4 + 10 + 4 + 8 + 4, 4 + 3 * (20 + 4), 3)
     assert (sheet[4:14, 4:24] == 200).all()
-    labelled = contact_sheet([[a, a], [b, b]], pad=4, labels=["original", "stylized"], captions=[["0", "1"], ["0", "1"]])
+    captions = [["0", "1"], ["0", "1"]]
+    labelled = contact_sheet([[a, a], [b, b]], pad=4, labels=["original", "stylized"], captions=captions)
     assert labelled.shape[1] > 4 + 2 * 24 and labelled.shape[0] > sheet.shape[0] - 8
 
 

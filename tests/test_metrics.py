@@ -66,8 +66,8 @@ def test_stylized_of_another_size_is_resized_to_original():
     half = [cv2.resize(stylize(f), (W // 2, H // 2), interpolation=cv2.INTER_AREA) for f in orig]
     err = warp_error(orig, half)
     assert len(err.per_pair) == len(orig) - 1 and err.mean < 1e-3
-    # explicit evaluation size: everything at (24, 32)
-    err_small = warp_error(orig, half, size=(H // 2, W // 2))
+    # explicit evaluation size (width, height): everything at 32x24
+    err_small = warp_error(orig, half, size=(W // 2, H // 2))
     assert len(err_small.per_pair) == len(orig) - 1 and math.isfinite(err_small.mean)
 
 
@@ -123,6 +123,43 @@ def test_seam_ratio_hand_cases():
     for per_pair, seams in (([1, 2], []), ([1, 2], [2]), ([1, 2], [-1]), ([1, 2], [0, 1])):
         with pytest.raises(ValueError):
             seam_ratio(per_pair, seams)
+
+
+def test_evaluate_seam_statistics_use_metrics_seam_ratio():
+    """Cut pairs are dropped and the rest renumbered; the ratio is metrics.seam_ratio on what is left."""
+    from vidstyle.evaluate import seam_statistics
+
+    per_pair = [1.0, 2.0, 9.0, 3.0, 50.0, 4.0, 2.5, 1.5]
+    stats = seam_statistics(per_pair, seam_pairs=[2, 5, 20], cut_pairs={4})
+    kept = [1.0, 2.0, 9.0, 3.0, 4.0, 2.5, 1.5]  # pair 4 (a cut) left out; pair 5 is now index 4
+    assert stats.ratio == seam_ratio(kept, [2, 4])
+    assert stats.seam_mean == pytest.approx((9.0 + 4.0) / 2)
+    assert stats.interior_median == pytest.approx(np.median([1.0, 2.0, 3.0, 2.5, 1.5]))
+    assert seam_statistics(per_pair, [], set()).ratio is None  # no seam: nothing to compare
+    assert seam_statistics([1.0, 2.0], [0, 1], set()).ratio is None  # no interior pair
+    assert seam_statistics([0.0, 1.0, 0.0], [1], set()).ratio is None  # zero interior median: not a number
+    assert seam_statistics([0.0, 0.0, 0.0], [1], set()).ratio == 1.0
+
+
+def test_evaluate_video_seam_ratio_is_metrics_seam_ratio(tmp_path):
+    """End to end: `vidstyle eval`'s seam_ratio is metrics.seam_ratio of its own per-pair E_warp."""
+    import json
+
+    from media_fixtures import make_clip
+
+    from vidstyle.evaluate import evaluate_video
+    from vidstyle.media import read_frames, write_video
+
+    original = make_clip(tmp_path / "orig.mp4", n_frames=10)
+    stylized = tmp_path / "styl.mp4"
+    write_video(stylized, (stylize(f) for f in read_frames(original)), 24, crf=0, preset="ultrafast")
+    (tmp_path / "styl.mp4.json").write_text(json.dumps({"range": [0, 10], "seam_pairs": [2, 6], "cut_pairs": [4]}))
+    report = evaluate_video(str(original), str(stylized))
+    per_pair = report["e_warp_per_pair"]
+    kept = [e for i, e in enumerate(per_pair) if i != 4]
+    assert len(per_pair) == 9 and report["cut_pairs"] == [4] and report["seam_pairs"] == [2, 6]
+    assert report["seam_ratio"] == seam_ratio(kept, [2, 5])
+    assert report["e_warp"] == pytest.approx(np.mean(kept))
 
 
 # ----------------------------------------------------------------------------- PSNR / SSIM

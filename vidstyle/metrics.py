@@ -1,7 +1,7 @@
 """Quality metrics: temporal warp error, seam ratio, PSNR/SSIM, colour-histogram KL.
 
 Pure functions on numpy arrays. Images are RGB ``H×W×3`` (or gray ``H×W``), uint8 in 0–255 or
-float in [0, 1].
+float in [0, 1]. Sizes are ``(width, height)``, as everywhere in the project (``vidstyle.geometry``).
 
 Frame-pair indexing (used by :class:`WarpError` and :func:`seam_ratio`): **pair i is the pair of
 frames (i, i+1)**, 0-based, so a video of N frames has N−1 pairs. A chunk boundary where a new
@@ -46,7 +46,9 @@ def _to_unit_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32, copy=False)
 
 
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def _resize_for_flow(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area when shrinking, bilinear otherwise, a channel axis kept: E_warp's own resize, not
+    ``geometry.resize_image`` (cubic when enlarging), so E_warp values stay comparable across runs."""
     h, w = image.shape[:2]
     if (h, w) == (height, width):
         return image
@@ -96,7 +98,7 @@ def warp_error(
     by 3 for the per-pixel squared norm). ``mean`` is the mean over pairs.
 
     Frames are RGB uint8 (0–255) or float ([0, 1]), all originals of one size and all stylized
-    frames of one size. Everything is evaluated at ``size = (height, width)``, by default the
+    frames of one size. Everything is evaluated at ``size = (width, height)``, by default the
     original frames' size: stylized frames of another size are resized to it (INTER_AREA when
     shrinking, else bilinear), as are the originals when ``size`` is given. Both arguments may
     be iterators: they are consumed in lock-step and only two frames of each are held.
@@ -121,9 +123,9 @@ def warp_error(
         o = np.asarray(o)
         s = np.asarray(s)
         if target is None:
-            target = (int(o.shape[0]), int(o.shape[1]))
-        gray = to_gray_u8(_resize(o, *target))
-        styl = _to_unit_float(_resize(s, *target))
+            target = (int(o.shape[1]), int(o.shape[0]))
+        gray = to_gray_u8(_resize_for_flow(o, *target))
+        styl = _to_unit_float(_resize_for_flow(s, *target))
         if prev_gray is not None:
             b = compute_flow(gray, prev_gray, preset)
             f = compute_flow(prev_gray, gray, preset)

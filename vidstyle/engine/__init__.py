@@ -1,4 +1,7 @@
-"""Video engine: plan (shots, chunks, anchors), tasks run by workers, Ray actors, coordinator, work store.
+"""Video engine: settings, plan (shots, chunks, anchors), job preparation, scheduler, workers, store, sidecar.
 
-The engine knows the `FrameStylizer` interface and nothing of any method's internals.
+`coordinator.run_job` orders the stages; `jobs` prepares a job (probe, range, size, plan, key,
+store); `scheduler` hands tasks (`tasks`) to workers (`worker`, run by `executors`) and writes
+finished chunks in order; `sidecar` records the run. The engine knows the `FrameStylizer`
+interface and `MethodSpec`, nothing of any method's internals.
 """

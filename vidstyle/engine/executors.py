@@ -7,13 +7,15 @@ its task resubmitted by the coordinator) lives behind `WorkerLost`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from dataclasses import dataclass
 from typing import Any
 
-from vidstyle.config import VideoSettings
+from vidstyle.engine.settings import VideoSettings
 from vidstyle.errors import ClusterError
+from vidstyle.events import EventCallback
 from vidstyle.methods import MethodSpec
 
 READY_TIMEOUT_S = 300.0
@@ -39,12 +41,18 @@ class _Handle:
 
 
 class InProcessExecutor:
-    """Runs tasks immediately in this process with one worker: same results, no Ray start-up."""
+    """Runs tasks immediately in this process with one worker: same results, no Ray start-up.
 
-    def __init__(self, spec: MethodSpec, video: VideoSettings, resources: Resources) -> None:
+    `on_event` receives the method's per-iteration events (Ray workers do not forward theirs).
+    """
+
+    def __init__(
+        self, spec: MethodSpec, video: VideoSettings, resources: Resources, on_event: EventCallback | None = None
+    ) -> None:
         from vidstyle.engine.worker import Worker
 
-        self.worker = Worker(spec, video, resources.device, resources.threads_per_worker, resources.keep_states)
+        r = resources
+        self.worker = Worker(spec, video, r.device, r.threads_per_worker, r.keep_states, on_event=on_event)
         self.workers = 1
         self._results: dict[int, Any] = {}
         self._next = 0
@@ -81,7 +89,8 @@ def _check_reachable(address: str) -> None:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S):
             pass
     except (OSError, ValueError) as exc:
-        raise ClusterError(f"cannot reach a Ray cluster at {address}: {getattr(exc, 'strerror', None) or exc}") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise ClusterError(f"cannot reach a Ray cluster at {address}: {reason}") from None
 
 
 def connect_ray(address: str | None, resources: Resources) -> bool:
@@ -101,9 +110,15 @@ def connect_ray(address: str | None, resources: Resources) -> bool:
             cpus = max(os.cpu_count() or 1, resources.workers * resources.threads_per_worker)
             ray_logger = logging.getLogger("ray")
             level = ray_logger.level
-            ray_logger.setLevel(logging.ERROR)  # start-up notices (token auth, "started a local instance") are noise here
+            ray_logger.setLevel(logging.ERROR)  # start-up notices (token auth, "started a local instance") are noise
             try:
-                ray.init(address="local", include_dashboard=False, num_cpus=cpus, log_to_driver=False, configure_logging=False)
+                ray.init(
+                    address="local",
+                    include_dashboard=False,
+                    num_cpus=cpus,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             finally:
                 ray_logger.setLevel(level)
     except ClusterError:
@@ -117,7 +132,9 @@ def connect_ray(address: str | None, resources: Resources) -> bool:
 class RayExecutor:
     """Worker actors, one per GPU (fractional allowed) or per `threads_per_worker` CPUs."""
 
-    def __init__(self, spec: MethodSpec, video: VideoSettings, resources: Resources, address: str | None, name: str) -> None:
+    def __init__(
+        self, spec: MethodSpec, video: VideoSettings, resources: Resources, address: str | None, name: str
+    ) -> None:
         import ray
 
         from vidstyle.engine.worker import Worker
@@ -129,21 +146,24 @@ class RayExecutor:
         self.resources = resources
         self.name = name
         self.actor_class = ray.remote(Worker)
-        self.actors: list[Any] = []
         self.outstanding: dict[Any, int] = {}  # ref -> actor slot
         self.spawned = 0
         self.workers = resources.workers
-        for slot in range(resources.workers):
-            self.actors.append(self._spawn())
+        self.actors: list[Any] = [self._spawn() for _ in range(resources.workers)]
         self._wait_ready()
 
     def _spawn(self) -> Any:
         r = self.resources
         self.spawned += 1
-        return self.actor_class.options(
-            num_cpus=r.threads_per_worker, num_gpus=r.gpus_per_worker, max_restarts=0, max_task_retries=0,
-            name=f"{self.name}-{self.spawned}", namespace="vidstyle",
-        ).remote(self.spec_ref, self.video, r.device, r.threads_per_worker, r.keep_states)  # fmt: skip
+        options = self.actor_class.options(
+            num_cpus=r.threads_per_worker,
+            num_gpus=r.gpus_per_worker,
+            max_restarts=0,
+            max_task_retries=0,
+            name=f"{self.name}-{self.spawned}",
+            namespace="vidstyle",
+        )
+        return options.remote(self.spec_ref, self.video, r.device, r.threads_per_worker, r.keep_states)
 
     def _wait_ready(self) -> None:
         refs = [a.describe.remote() for a in self.actors]
@@ -183,9 +203,10 @@ class RayExecutor:
 
     def result(self, handle: Any) -> Any:
         slot = self.outstanding.pop(handle, None)
+        errors = self.ray.exceptions
         try:
             return self.ray.get(handle)
-        except (self.ray.exceptions.RayActorError, self.ray.exceptions.ActorDiedError, self.ray.exceptions.ObjectLostError) as exc:
+        except (errors.RayActorError, errors.ActorDiedError, errors.ObjectLostError) as exc:
             if slot is not None:
                 self._replace(slot)
             raise WorkerLost(_first_line(exc)) from None
@@ -216,10 +237,8 @@ class RayExecutor:
 
     def shutdown(self) -> None:
         for actor in self.actors:
-            try:
+            with contextlib.suppress(Exception):
                 self.ray.kill(actor)
-            except Exception:
-                pass
         if self.started_here:
             self.ray.shutdown()
 

@@ -53,8 +53,12 @@ class Plan:
         return [a - 1 - self.start for a, _ in self.shots[1:]]
 
     def to_dict(self) -> dict:
-        return {"start": self.start, "end": self.end, "shots": [list(s) for s in self.shots],
-                "chunks": [asdict(c) for c in self.chunks]}  # fmt: skip
+        return {
+            "start": self.start,
+            "end": self.end,
+            "shots": [list(s) for s in self.shots],
+            "chunks": [asdict(c) for c in self.chunks],
+        }
 
 
 def shot_signature(frame: np.ndarray) -> np.ndarray:
@@ -89,7 +93,9 @@ def detect_cuts(distances: np.ndarray, threshold: float = 0.35, ratio: float = 3
     return cuts
 
 
-def make_plan(start: int, end: int, cuts: Sequence[int], chunk_frames: int, min_chunk_frames: int | None = None) -> Plan:
+def make_plan(
+    start: int, end: int, cuts: Sequence[int], chunk_frames: int, min_chunk_frames: int | None = None
+) -> Plan:
     """Shots from cut offsets (relative to `start`), each split into chunks of about `chunk_frames`.
 
     A trailing piece shorter than `min_chunk_frames` is merged into the chunk before it, so no chunk
@@ -109,11 +115,9 @@ def make_plan(start: int, end: int, cuts: Sequence[int], chunk_frames: int, min_
             starts.pop()
         for k, s in enumerate(starts):
             e = starts[k + 1] if k + 1 < len(starts) else b
-            chunks.append(Chunk(
-                index=len(chunks), start=s, end=e, shot=shot_index,
-                previous_anchor=starts[k - 1] if k > 0 else None,
-                next_anchor=starts[k + 1] if k + 1 < len(starts) else None,
-            ))  # fmt: skip
+            previous_anchor = starts[k - 1] if k > 0 else None
+            next_anchor = starts[k + 1] if k + 1 < len(starts) else None
+            chunks.append(Chunk(len(chunks), s, e, shot_index, previous_anchor, next_anchor))
     return Plan(start, end, shots, tuple(chunks))
 
 

@@ -14,13 +14,13 @@ import json
 import os
 import pickle
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vidstyle.errors import OutputError
+from vidstyle.fileio import atomic_write
 
 JOB_FILE = "job.json"
 
@@ -31,21 +31,6 @@ def job_key(description: dict[str, Any], blobs: list[bytes] = ()) -> str:
     for blob in blobs:
         digest.update(hashlib.sha256(blob).digest())
     return digest.hexdigest()[:24]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise OutputError(f"cannot write to the work directory {path.parent}: {exc.strerror or exc}") from None
 
 
 class WorkStore:
@@ -64,7 +49,8 @@ class WorkStore:
             self._clear()
             self.reset = True
         if existing is None or self.reset:
-            atomic_write(self.root / JOB_FILE, json.dumps({"key": key, "job": description}, indent=1, default=str).encode())
+            record = {"key": key, "job": description}
+            self._write(self.root / JOB_FILE, json.dumps(record, indent=1, default=str).encode())
 
     def _read_job(self) -> dict | None:
         try:
@@ -80,17 +66,24 @@ class WorkStore:
             elif target.exists():
                 target.unlink()
 
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        atomic_write(path, data, what="the work file")
+
     def _anchor_path(self, frame: int) -> Path:
         return self.root / "anchors" / f"{frame:08d}.pkl"
 
     def _chunk_path(self, index: int) -> Path:
         return self.root / "chunks" / f"{index:05d}.npz"
 
+    def _states_path(self, index: int) -> Path:
+        return self.root / "chunks" / f"{index:05d}.states.pkl"
+
     def has_anchor(self, frame: int) -> bool:
         return self._anchor_path(frame).is_file()
 
     def save_anchor(self, frame: int, result: Any) -> None:
-        atomic_write(self._anchor_path(frame), pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        self._write(self._anchor_path(frame), pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load_anchor(self, frame: int) -> Any:
         with open(self._anchor_path(frame), "rb") as handle:
@@ -102,13 +95,13 @@ class WorkStore:
     def save_chunk(self, index: int, frames: np.ndarray, stats: list[dict]) -> None:
         buffer = io.BytesIO()
         np.savez(buffer, frames=frames, stats=np.array(json.dumps(stats)))
-        atomic_write(self._chunk_path(index), buffer.getvalue())
+        self._write(self._chunk_path(index), buffer.getvalue())
 
     def save_states(self, index: int, states: list) -> None:
-        atomic_write(self.root / "chunks" / f"{index:05d}.states.pkl", pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL))
+        self._write(self._states_path(index), pickle.dumps(states, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load_states(self, index: int) -> list | None:
-        path = self.root / "chunks" / f"{index:05d}.states.pkl"
+        path = self._states_path(index)
         if not path.is_file():
             return None
         with open(path, "rb") as handle:

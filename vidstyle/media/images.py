@@ -2,7 +2,9 @@
 
 Style images arrive in every shape a user's folder holds (grayscale scans, RGBA PNGs, CMYK JPEGs,
 phone photos with an EXIF orientation, 16-bit TIFFs); they all become upright RGB uint8 here so
-nothing downstream branches on image modes. Outputs are written atomically like videos.
+nothing downstream branches on image modes. Outputs are written atomically (`vidstyle.fileio`),
+sizes and resizing follow `vidstyle.geometry`, float pixels round like every other output
+(`vidstyle.tensors.to_uint8`).
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from vidstyle.errors import ConfigError, InputError, OutputError
+from vidstyle.fileio import atomic_path
+from vidstyle.geometry import fit_long_side, image_size, resize_image
+from vidstyle.media.errors import reason
+from vidstyle.media.paths import PathLike, output_folder
+from vidstyle.tensors import to_uint8
 
-PathLike = str | os.PathLike[str]
-
-_SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+_SAVE_FORMATS = {
+    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+}
+_QUALITY_FORMATS = ("JPEG", "WEBP")
 
 
 def load_image(path: PathLike, long_side: int | None = None) -> np.ndarray:
@@ -34,7 +41,7 @@ def load_image(path: PathLike, long_side: int | None = None) -> np.ndarray:
             im.load()
             rgb = _to_rgb(ImageOps.exif_transpose(im) or im)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise InputError(f"cannot read image {name}: {_reason(exc)}") from exc
+        raise InputError(f"cannot read image {name}: {reason(exc)}") from exc
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise InputError(f"cannot read image {name}: it is empty")
     return resize_long_side(rgb, long_side) if long_side else rgb
@@ -67,44 +74,36 @@ def resize_long_side(img: np.ndarray, long_side: int | None) -> np.ndarray:
         return img
     if int(long_side) != long_side or long_side < 1:
         raise ConfigError(f"long side must be a whole number of pixels >= 1, got {long_side}")
-    h, w = img.shape[:2]
-    scale = long_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    if size == (w, h):
-        return img
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return np.ascontiguousarray(cv2.resize(img, size, interpolation=interp))
+    return resize_image(img, *fit_long_side(*image_size(img), long_side))
 
 
 def save_image(path: PathLike, img: np.ndarray, quality: int = 95) -> Path:
-    """Write RGB(A)/gray uint8 to PNG/JPEG/... (by extension) via a temp file and a rename."""
+    """Write RGB(A)/gray uint8 or [0, 1] float to PNG/JPEG/... (by extension), atomically.
+
+    The folder must exist (a typo in `-o` should fail, not create folders); the format comes from
+    the target's extension because the temporary file's name does not keep it.
+    """
     out = Path(path)
     fmt = _SAVE_FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise OutputError(f"cannot write {out}: unknown image format '{out.suffix}' (use .png or .jpg)")
-    folder = out.parent if str(out.parent) else Path(".")
+    folder = output_folder(out)
     if not folder.is_dir():
         raise OutputError(f"output folder {folder} does not exist (for {out})")
-    pil = Image.fromarray(_as_uint8(img))
+    pil = Image.fromarray(_pixels(img))
     if fmt == "JPEG" and pil.mode not in ("RGB", "L"):
         pil = pil.convert("RGB")
-    temp = out.with_name(f".{out.stem}.partial{out.suffix}")
-    try:
-        options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-        pil.save(temp, format=fmt, **options)
-        os.replace(temp, out)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {out}: {_reason(exc)}") from exc
+    options = {"quality": quality} if fmt in _QUALITY_FORMATS else {}
+    with atomic_path(out, what="image") as temporary:
+        pil.save(temporary, format=fmt, **options)
     return out
 
 
-def _as_uint8(img: np.ndarray) -> np.ndarray:
-    if img.dtype == np.uint8:
-        return np.ascontiguousarray(img)
-    if np.issubdtype(img.dtype, np.floating):  # [0, 1] floats, as the stylizers produce
-        return np.ascontiguousarray(np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8))
-    raise ValueError(f"image must be uint8 or float in [0, 1], got {img.dtype}")
+def _pixels(img: np.ndarray) -> np.ndarray:
+    """C-contiguous uint8: uint8 as is, [0, 1] floats (what the stylizers produce) rounded half up."""
+    if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
+        raise ValueError(f"image must be uint8 or float in [0, 1], got {img.dtype}")
+    return np.ascontiguousarray(to_uint8(img))
 
 
 def contact_sheet(
@@ -159,7 +158,7 @@ def contact_sheet(
 
 
 def _as_rgb(img: np.ndarray) -> np.ndarray:
-    img = _as_uint8(img)
+    img = _pixels(img)
     if img.ndim == 2:
         return np.repeat(img[..., None], 3, axis=2)
     return img[..., :3]
@@ -168,8 +167,3 @@ def _as_rgb(img: np.ndarray) -> np.ndarray:
 def _text_width(font: ImageFont.ImageFont, text: str) -> int:
     left, _, right, _ = font.getbbox(text)
     return int(right - left)
-
-
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip().rstrip(".") or type(exc).__name__

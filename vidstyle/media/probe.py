@@ -18,9 +18,9 @@ from typing import Any
 import av
 
 from vidstyle.errors import InputError, MediaError
+from vidstyle.media.errors import media_error
+from vidstyle.media.paths import PathLike, check_input_file
 from vidstyle.media.timecode import format_time
-
-PathLike = str | os.PathLike[str]
 
 # Containers whose index lists every sample, so stream.frames / index entries are exact.
 _INDEXED_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2")
@@ -114,7 +114,7 @@ def probe(path: PathLike) -> VideoInfo:
         container_duration = container.duration
         nominal = _nominal_rate(stream)  # read now: touching a stream after close segfaults
 
-    index = _pts_index(path)
+    index = pts_index(path)
     frames = container_frames or len(index.pts)
     if frames <= 0:
         raise MediaError(f"cannot read {name} as a video: no video frames found")
@@ -150,7 +150,7 @@ def frame_pts_index(path: PathLike) -> list[int]:
     evenly spaced synthetic values so that indexing by position still works.
     """
     check_input_file(path)
-    return list(_pts_index(path).pts)
+    return list(pts_index(path).pts)
 
 
 def format_info(info: VideoInfo) -> str:
@@ -179,18 +179,6 @@ def format_info(info: VideoInfo) -> str:
 # ---------------------------------------------------------------- helpers shared with the reader
 
 
-def check_input_file(path: PathLike) -> str:
-    """Fail early, with the user's own spelling of the path, on missing files and directories."""
-    name = str(path)
-    if not os.path.exists(path):
-        raise InputError(f"no such file: {name}")
-    if os.path.isdir(path):
-        raise InputError(f"{name} is a directory, not a video file")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"cannot open {name}: permission denied")
-    return name
-
-
 def open_input(path: PathLike) -> av.container.InputContainer:
     """av.open for reading, with every failure turned into one MediaError line."""
     name = str(path)
@@ -199,7 +187,7 @@ def open_input(path: PathLike) -> av.container.InputContainer:
     except PermissionError as exc:
         raise InputError(f"cannot open {name}: permission denied") from exc
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-        raise MediaError(f"cannot read {name} as a video: {_reason(exc)}") from exc
+        raise media_error(name, exc) from exc
 
 
 def normalize_rotation(degrees: float | int | None) -> int:
@@ -207,11 +195,6 @@ def normalize_rotation(degrees: float | int | None) -> int:
     if not degrees:
         return 0
     return int(round(float(degrees) / 90.0)) % 4 * 90
-
-
-def media_error(path: PathLike, exc: BaseException) -> MediaError:
-    """The one message used whenever decoding a file fails part-way."""
-    return MediaError(f"cannot read {path} as a video: {_reason(exc)}")
 
 
 @dataclass(frozen=True)
@@ -223,7 +206,8 @@ class PtsIndex:
     fps: Fraction
 
 
-def _pts_index(path: PathLike) -> PtsIndex:
+def pts_index(path: PathLike) -> PtsIndex:
+    """The frame pts of `path` (see PtsIndex), demuxed once per file version."""
     st = os.stat(path)
     return _pts_index_cached(os.path.realpath(path), st.st_mtime_ns, st.st_size)
 
@@ -264,7 +248,7 @@ def _first_frame(container: av.container.InputContainer, stream: Any, name: str)
         for frame in container.decode(stream):
             return frame
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise MediaError(f"cannot read {name} as a video: {_reason(exc)}") from exc
+        raise media_error(name, exc) from exc
     raise MediaError(f"cannot read {name} as a video: no decodable video frame")
 
 
@@ -341,13 +325,9 @@ def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
     elif container.duration:
         duration = container.duration / 1_000_000
     channels = cc.channels if getattr(cc, "channels", None) else len(cc.layout.channels)
-    return AudioInfo(codec=cc.codec.canonical_name, sample_rate=int(cc.sample_rate or 0), channels=int(channels), duration=duration)
-
-
-def _reason(exc: BaseException) -> str:
-    """FFmpeg's own words, without the errno prefix and file name PyAV adds."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip().rstrip(".") or type(exc).__name__
+    return AudioInfo(
+        codec=cc.codec.canonical_name, sample_rate=int(cc.sample_rate or 0), channels=int(channels), duration=duration
+    )
 
 
 __all__ = [
@@ -356,8 +336,8 @@ __all__ = [
     "probe",
     "frame_pts_index",
     "format_info",
-    "check_input_file",
     "open_input",
     "normalize_rotation",
-    "PathLike",
+    "pts_index",
+    "PtsIndex",
 ]

@@ -21,15 +21,9 @@ import cv2
 import numpy as np
 
 from vidstyle.errors import ConfigError, RangeError
-from vidstyle.media.probe import (
-    PathLike,
-    VideoInfo,
-    _pts_index,
-    check_input_file,
-    media_error,
-    open_input,
-    probe,
-)
+from vidstyle.media.errors import media_error
+from vidstyle.media.paths import PathLike, check_input_file
+from vidstyle.media.probe import VideoInfo, open_input, probe, pts_index
 from vidstyle.media.timecode import format_time, parse_time
 
 # How far (seconds) the first back-off step goes before a target when a seek landed after it.
@@ -98,7 +92,7 @@ def _time_range(info: VideoInfo, start: str | float | None, end: str | float | N
 
 def frame_times(info: VideoInfo) -> list[float]:
     """Presentation time (s, from the first frame) of every frame, from the packet pts index."""
-    index = _pts_index(info.path)
+    index = pts_index(info.path)
     origin = index.pts[0] if index.pts else 0
     return [float((p - origin) * info.time_base) for p in index.pts]
 
@@ -153,7 +147,7 @@ def read_frames(
     """
     check_input_file(path)
     info = info or probe(path)
-    index = _pts_index(path)
+    index = pts_index(path)
     total = len(index.pts)
     end = total if end is None else end
     if not (0 <= start < end <= total):
@@ -283,7 +277,12 @@ def _decode_counting(path: PathLike, start: int, end: int, threads: bool) -> Ite
 
 
 def _converter(info: VideoInfo, size: tuple[int, int], resize: bool):
-    """Build the per-frame conversion: RGB, resize (in coded orientation), rotate, even crop."""
+    """Build the per-frame conversion: RGB, resize (in coded orientation), rotate, even crop.
+
+    Not `geometry.resize_image`: sizes here round to even numbers (`output_size`), and the filter is
+    picked by the width alone; the area test there picks another filter when an odd long side keeps
+    the width and trims the height (e.g. 640x361 at long side 639), which would change pixels.
+    """
     width, height = size
     k = info.rotation // 90
     coded_size = (height, width) if k % 2 else (width, height)

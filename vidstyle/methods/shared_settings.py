@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 
-from vidstyle.config import VIDEO, check, setting
+from vidstyle.config import RANDOM_WEIGHTS_ENV, VIDEO, check, setting
 
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 USER_WEIGHTS = ("caffe", "torchvision")
-# Random VGG weights make plumbing tests fast; they give unstyled, blurred images, so users are not offered them.
-TEST_WEIGHTS_ENV = "VIDSTYLE_ALLOW_RANDOM_WEIGHTS"
 
 STYLE, OPTIMIZATION, WEIGHTS_PANEL, MODEL = "Style", "Optimization", "Loss weights", "Model and device"
 
@@ -63,7 +61,7 @@ def style_layers_field() -> tuple[str, ...]:
 
 def check_weights(weights: str) -> None:
     """Known weight names, or a path; 'random' only where the tests allow it."""
-    if weights == "random" and os.environ.get(TEST_WEIGHTS_ENV) == "1":
+    if weights == "random" and os.environ.get(RANDOM_WEIGHTS_ENV) == "1":
         return
     looks_like_path = os.sep in weights or weights.endswith((".pth", ".pt", ".bin")) or os.path.exists(weights)
     check(
