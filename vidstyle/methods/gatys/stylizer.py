@@ -1,0 +1,175 @@
+"""`FrameStylizer` for Gatys optimization: warm start along the flow, temporal and pull terms, colour options.
+
+A video frame after the first of its chain starts from the previous output warped along the
+backward flow and is held to it by Ruder et al.'s masked temporal term; near a chunk's end a pull
+term draws it toward the next chunk's anchor. Frames from different chains that share a size,
+an iteration budget and a start kind are optimized together as one batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+
+from vidstyle.device import precision_name
+from vidstyle.events import EventCallback
+from vidstyle.geometry import resize_image
+from vidstyle.methods.base import FrameContext, FrameResult, StylizerInfo
+from vidstyle.methods.gatys.loop import GatysEngine
+from vidstyle.methods.gatys.objective import TemporalTerm
+from vidstyle.methods.gatys.settings import GatysSettings
+from vidstyle.tensors import to_float_image, to_tensor, to_uint8
+
+if TYPE_CHECKING:
+    from vidstyle.methods.registry import MethodSpec
+
+METHOD = "gatys"
+
+
+@dataclass
+class GatysState:
+    """Carried from frame to frame in a chain: the raw optimized output (before colour preservation)."""
+
+    previous: np.ndarray  # float32 HxWx3 in [0,1]
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    """Frames that can share one optimization."""
+
+    shape: tuple[int, ...]
+    iterations: int
+    warm: bool
+
+
+def build(spec: MethodSpec, device: str = "auto", on_event: EventCallback | None = None) -> GatysStylizer:
+    """The registry's entry point: the engine (model, style targets) built once, on the worker."""
+    settings = spec.settings
+    if not isinstance(settings, GatysSettings):
+        raise TypeError(f"the gatys builder got {type(settings).__name__}, not GatysSettings")
+    styles = recolored_styles(spec.styles, spec.palette, settings.color)
+    return GatysStylizer(GatysEngine(settings, styles, spec.style_weights, device), on_event)
+
+
+def recolored_styles(styles: Sequence[np.ndarray], palette: np.ndarray | None, method: str) -> list[np.ndarray]:
+    """Styles recoloured to the palette's colours (seed 001) when a colour method and a palette are given."""
+    if method == "none" or palette is None:
+        return list(styles)
+    from vidstyle.color import transfer_color
+
+    return [to_uint8(transfer_color(style, palette, method)) for style in styles]
+
+
+class GatysStylizer:
+    """Runs a built `GatysEngine` frame after frame (see the module docstring)."""
+
+    def __init__(self, engine: GatysEngine, on_event: EventCallback | None = None) -> None:
+        self.engine = engine
+        self.settings = engine.settings
+        self.on_event = on_event
+        self._init_image: np.ndarray | None = None
+        if self.settings.init not in ("content", "noise"):
+            from vidstyle.media.images import load_image
+
+            self._init_image = load_image(self.settings.init)
+
+    def describe(self) -> StylizerInfo:
+        info = self.engine.weights_info
+        weights = {k: str(v) for k, v in dataclasses.asdict(info).items()} if info is not None else None
+        return StylizerInfo(METHOD, str(self.engine.device), precision_name(self.engine.autocast_dtype), weights)
+
+    def prepare_content(self, frame: np.ndarray) -> np.ndarray:
+        if self.settings.enhance:
+            from vidstyle.color import equalize_value_hsv
+
+            return to_uint8(equalize_value_hsv(frame))
+        return frame
+
+    def stylize(self, ctx: FrameContext, state: Any | None) -> FrameResult:
+        return self.stylize_batch([(ctx, state)])[0]
+
+    def stylize_batch(self, items: list[tuple[FrameContext, Any | None]]) -> list[FrameResult]:
+        """Groups compatible frames (size, iteration budget, warm or cold) into one optimization each."""
+        results: dict[int, FrameResult] = {}
+        groups: dict[BatchKey, list[int]] = {}
+        for i, (ctx, state) in enumerate(items):
+            warm = state is not None and ctx.flow is not None
+            groups.setdefault(BatchKey(ctx.frame.shape, self._iterations(ctx, warm), warm), []).append(i)
+        for key, indices in groups.items():
+            outputs = self._run([items[i] for i in indices], key.iterations, key.warm)
+            results.update(zip(indices, outputs))
+        return [results[i] for i in range(len(items))]
+
+    def _iterations(self, ctx: FrameContext, warm: bool) -> int:
+        if ctx.iterations is not None:
+            return ctx.iterations
+        return self.settings.later_iterations if warm else self.settings.iterations
+
+    def _fresh_init(self, ctx: FrameContext, content: np.ndarray) -> np.ndarray:
+        height, width = content.shape[:2]
+        if self._init_image is not None:
+            return resize_image(self._init_image, width, height).astype(np.float32) / 255.0
+        if self.settings.init == "noise":
+            rng = np.random.default_rng([self.settings.seed, ctx.index])
+            return rng.random((height, width, 3), dtype=np.float32)
+        return content.astype(np.float32) / 255.0
+
+    def _run(self, batch: list[tuple[FrameContext, Any]], iterations: int, warm: bool) -> list[FrameResult]:
+        from vidstyle.flow import warp
+
+        contents = [self.prepare_content(ctx.frame) for ctx, _ in batch]
+        terms: list[TemporalTerm] = []
+        if warm:
+            warped = [warp(state.previous, ctx.flow).astype(np.float32) for ctx, state in batch]
+            masks = [_trusted(ctx.mask, ctx.frame) for ctx, _ in batch]
+            terms.append(self._term(warped, masks, [self.settings.temporal_weight] * len(batch)))
+            inits = warped
+        else:
+            inits = [self._fresh_init(ctx, content) for (ctx, _), content in zip(batch, contents)]
+        if any(ctx.pull is not None for ctx, _ in batch):
+            terms.append(self._pull_term(batch))
+        device = self.engine.device
+        content_batch, init_batch = to_tensor(contents, device), to_tensor(inits, device)
+        cold = not warm  # coarse-to-fine only for a cold start
+        result = self.engine.optimize(content_batch, init_batch, iterations, terms, self.on_event, coarse_to_fine=cold)
+        outputs = []
+        for (ctx, _), image, stats in zip(batch, result.images, result.stats):
+            raw = to_float_image(image)
+            shown = raw
+            if self.settings.preserve_colors:
+                from vidstyle.color import preserve_colors
+
+                shown = preserve_colors(raw, ctx.frame)
+            state = GatysState(previous=raw)
+            outputs.append(FrameResult(image=to_uint8(shown), state=state, stats=stats, reference=to_uint8(raw)))
+        return outputs
+
+    def _term(self, targets: list[np.ndarray], masks: list[np.ndarray], weights: list[float]) -> TemporalTerm:
+        device = self.engine.device
+        mask = torch.stack([torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32))[None] for m in masks])
+        weight = torch.tensor(weights, dtype=torch.float32, device=device)
+        return TemporalTerm(to_tensor(targets, device), mask.to(device), weight)
+
+    def _pull_term(self, batch: list[tuple[FrameContext, Any]]) -> TemporalTerm:
+        """Frames without a pull get a zero weight and mask, so that the batch shares one term."""
+        targets, masks, weights = [], [], []
+        for ctx, _ in batch:
+            pull = ctx.pull
+            if pull is None:
+                targets.append(np.zeros(ctx.frame.shape, np.float32))
+                masks.append(np.zeros(ctx.frame.shape[:2], np.float32))
+                weights.append(0.0)
+            else:
+                targets.append(pull.target)
+                masks.append(_trusted(pull.mask, ctx.frame))
+                weights.append(self.settings.temporal_weight * pull.weight)
+        return self._term(targets, masks, weights)
+
+
+def _trusted(mask: np.ndarray | None, frame: np.ndarray) -> np.ndarray:
+    """A flow-consistency mask, or trust everywhere when there is none."""
+    return np.ones(frame.shape[:2], np.float32) if mask is None else mask.astype(np.float32)
