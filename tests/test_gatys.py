@@ -223,7 +223,7 @@ def test_blended_styles_weights_matter(style):
 
 def test_describe_names_method_device_precision_and_weights(style):
     info = make_stylizer(style).describe()
-    assert info == StylizerInfo("gatys", "cpu", "fp32", {"source": "random", "path": "None", "convention": "none"})
+    assert info == StylizerInfo("gatys", "cpu", "fp32", {"source": "random", "path": None, "convention": "none"})
 
 
 def test_build_from_a_method_spec(style):

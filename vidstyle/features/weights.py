@@ -61,6 +61,10 @@ class WeightsInfo:
     path: str | None
     convention: str  # "caffe-bgr-0-255-mean" | "imagenet-rgb-mean-std" | "none"
 
+    def record(self) -> dict[str, str | None]:
+        """As written to sidecars and worker descriptions."""
+        return {"source": self.source, "path": self.path, "convention": self.convention}
+
 
 @dataclass
 class LoadedWeights:

@@ -66,10 +66,10 @@ class StylizerInfo:
     method: str
     device: str
     precision: str  # "fp32" | "bf16"
-    weights: dict[str, str] | None = None  # VGG weights {source, path, convention}; None when no VGG ran
+    weights: dict[str, str | None] | None = None  # VGG weights {source, path, convention}; None when no VGG ran
 
     def summary(self) -> str:
-        weights = self.weights["source"] if self.weights else "none"
+        weights = (self.weights or {}).get("source") or "none"
         return f"{self.method} on {self.device} ({self.precision}); VGG weights: {weights}"
 
 

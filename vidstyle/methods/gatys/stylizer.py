@@ -8,7 +8,6 @@ an iteration budget and a start kind are optimized together as one batch.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -79,7 +78,7 @@ class GatysStylizer:
 
     def describe(self) -> StylizerInfo:
         info = self.engine.weights_info
-        weights = {k: str(v) for k, v in dataclasses.asdict(info).items()} if info is not None else None
+        weights = info.record() if info is not None else None
         return StylizerInfo(METHOD, str(self.engine.device), precision_name(self.engine.autocast_dtype), weights)
 
     def prepare_content(self, frame: np.ndarray) -> np.ndarray:
