@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from vidstyle.cli import options as opt
-from vidstyle.cli.build import Choices, engine_settings, method_spec
+from vidstyle.cli.build import engine_settings, method_spec
 from vidstyle.cli.progress import ImageProgress, JobProgress, say
 from vidstyle.config import STILL, VIDEO
 from vidstyle.errors import ConfigError, Interrupted, VidstyleError
@@ -97,12 +97,6 @@ def probe(
 def image(
     content: Annotated[Path, typer.Argument(help="Content image.")],
     output: opt.Output,
-    style: opt.Styles = None,
-    style_blend: opt.StyleBlend = None,
-    method: opt.Method = "gatys",
-    preset: opt.Preset = None,
-    config: opt.Config = None,
-    device: opt.Device = "auto",
     overwrite: opt.Overwrite = False,
     strokes_out: opt.StrokesOut = None,
     svg: opt.Svg = None,
@@ -113,17 +107,18 @@ def image(
     from vidstyle.geometry import fit_long_side, image_size, resize_image
     from vidstyle.media.images import load_image
 
-    _refuse_exports(method, strokes_out=strokes_out, svg=svg, process_video=process_video)
-    _check_outputs([output, strokes_out, svg, process_video], [content, *(style or [])], overwrite)
+    choices = opt.pop_choices(settings)
+    _refuse_exports(choices.method, strokes_out=strokes_out, svg=svg, process_video=process_video)
+    _check_outputs([output, strokes_out, svg, process_video], [content, *(choices.styles or [])], overwrite)
     photo = load_image(str(content))
-    spec = method_spec(Choices(method, preset, config, style, style_blend), settings)
+    spec = method_spec(choices, settings)
     long_side = spec.settings.output_long_side()
     if long_side:
         photo = resize_image(photo, *fit_long_side(*image_size(photo), long_side))
     if spec.settings.needs_palette():
         spec = spec.with_palette(photo)
-    result = _run_still(spec, photo, output, device)
-    if method == "paint":
+    result = _run_still(spec, photo, output, choices.device)
+    if choices.method == "paint":
         from vidstyle.cli.exports import paint_exports
 
         paint_exports(result, strokes_out, svg, process_video)
@@ -151,7 +146,7 @@ def _run_still(spec, picture, output: Path, device: str):
 
 @app.command()
 @guarded
-@opt.with_setting_options(STILL, only=TEXTURE_FLAGS, defaults={"opt_size": 256, "opt_iterations": 300})
+@opt.with_setting_options(STILL, only=TEXTURE_FLAGS, defaults={"opt_size": 256, "opt_iterations": 300}, choices=False)
 def texture(
     sample: Annotated[Path, typer.Argument(help="Texture sample image (e.g. an ink painting).")],
     output: opt.Output,
@@ -166,14 +161,14 @@ def texture(
     from vidstyle.methods.gatys.settings import TEXTURE
 
     _check_outputs([output], [sample], overwrite)
-    choices = Choices("gatys", styles=[sample])
+    choices = opt.Choices("gatys", styles=[sample], device=device)
     given = {k: v for k, v in settings.items() if v is not None}
     spec = method_spec(choices, given, overrides={k: v for k, v in TEXTURE.items() if f"opt_{k}" not in given})
     width, height = fit_long_side(*image_size(spec.styles[0]), spec.settings.output_long_side())
     _run_still(spec, np.zeros((height, width, 3), np.uint8), output, device)
 
 
-def _job(input: Path, output: Path | None, choices: Choices, settings: dict[str, Any], **fields: Any):
+def _job(input: Path, output: Path | None, choices: opt.Choices, settings: dict[str, Any], **fields: Any):
     from vidstyle.engine.jobs import JobSpec
     from vidstyle.media.probe import check_input_file
 
@@ -181,6 +176,7 @@ def _job(input: Path, output: Path | None, choices: Choices, settings: dict[str,
     spec = method_spec(choices, settings)
     video, encoder = engine_settings(choices, settings)
     return JobSpec(
+        device=choices.device,
         input=str(input),
         output=None if output is None else str(output),
         method=spec,
@@ -197,15 +193,9 @@ def _job(input: Path, output: Path | None, choices: Choices, settings: dict[str,
 def stylize(
     input: Annotated[Path, typer.Argument(help="Input video.")],
     output: opt.Output,
-    style: opt.Styles = None,
-    style_blend: opt.StyleBlend = None,
-    method: opt.Method = "gatys",
-    preset: opt.Preset = None,
-    config: opt.Config = None,
     frames: opt.Frames = None,
     start: opt.Start = None,
     end: opt.End = None,
-    device: opt.Device = "auto",
     workers: opt.Workers = None,
     address: opt.Address = None,
     gpus_per_worker: opt.GpusPerWorker = None,
@@ -219,17 +209,17 @@ def stylize(
     """Stylize a video with temporal coherence on Ray workers (local, or a cluster with --address); audio kept."""
     from vidstyle.engine.coordinator import run_job
 
-    _refuse_exports(method, strokes_out=strokes_out)
+    choices = opt.pop_choices(settings)
+    _refuse_exports(choices.method, strokes_out=strokes_out)
     _check_outputs([strokes_out], [input], overwrite)
     job = _job(
         input,
         output,
-        Choices(method, preset, config, style, style_blend),
+        choices,
         settings,
         frames=frames,
         start=start,
         end=end,
-        device=device,
         workers=workers,
         address=address,
         gpus_per_worker=gpus_per_worker,
@@ -259,17 +249,11 @@ def stylize(
 def preview(
     input: Annotated[Path, typer.Argument(help="Input video.")],
     output: opt.Output,
-    style: opt.Styles = None,
-    style_blend: opt.StyleBlend = None,
-    method: opt.Method = "gatys",
-    preset: opt.Preset = None,
-    config: opt.Config = None,
     at: Annotated[
         Optional[str], typer.Option("--at", help="Start time (HH:MM:SS.mmm or seconds).", rich_help_panel=opt.IO)
     ] = None,
     count: Annotated[int, typer.Option("--count", help="Frames to stylize.", rich_help_panel=opt.IO)] = 8,
     frames: opt.Frames = None,
-    device: opt.Device = "auto",
     overwrite: opt.Overwrite = False,
     **settings: Any,
 ) -> None:
@@ -279,6 +263,7 @@ def preview(
     from vidstyle.media.probe import probe as probe_video
     from vidstyle.media.reader import resolve_range
 
+    choices = opt.pop_choices(settings)
     if count < 1:
         raise ConfigError(f"--count must be at least 1, got {count}")
     if at is not None and frames:
@@ -292,10 +277,9 @@ def preview(
     job = _job(
         input,
         output if as_video else None,
-        Choices(method, preset, config, style, style_blend),
+        choices,
         settings,
         frames=f"{first}:{last}",
-        device=device,
         overwrite=overwrite,
         in_process=True,
         collect_frames=not as_video,

@@ -6,28 +6,18 @@ the method), not silently dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidstyle.cli.options import METHOD_TABLES, SettingOption, given_settings
+from vidstyle.cli.options import METHOD_TABLES, Choices, SettingOption, given_settings
 from vidstyle.config import build_settings, check_blend, check_toml, load_toml
 from vidstyle.errors import ConfigError
 from vidstyle.methods.registry import MethodSpec, method_entry, preset_values
 
 
-@dataclass
-class Choices:
-    """The non-settings choices that shape a method spec."""
-
-    method: str = "gatys"
-    preset: str | None = None
-    config: Path | None = None
-    styles: list[Path] | None = None
-    blend: list[float] | None = None
-
-
-def _split(given: list[tuple[SettingOption, Any]], method: str) -> tuple[dict[str, dict[str, Any]], list[SettingOption]]:
+def _split(
+    given: list[tuple[SettingOption, Any]], method: str
+) -> tuple[dict[str, dict[str, Any]], list[SettingOption]]:
     """Values per table for `method` and the engine; options given that no such table takes."""
     per_table: dict[str, dict[str, Any]] = {}
     refused = []

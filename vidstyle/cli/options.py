@@ -126,18 +126,60 @@ def setting_options() -> tuple[SettingOption, ...]:
     return tuple(by_flag.values())
 
 
-def with_setting_options(scope: str, only: tuple[str, ...] | None = None, defaults: dict[str, Any] | None = None):
-    """Decorator: append the settings options of `scope` (or just the flags in `only`) to a command."""
+def with_setting_options(
+    scope: str, only: tuple[str, ...] | None = None, defaults: dict[str, Any] | None = None, choices: bool = True
+):
+    """Decorator: append the method-choice options (unless `choices` is False) and the settings options of
+    `scope` (or just the flags in `only`) to a command, which receives them as **options."""
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command, eval_str=True)
         own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
         chosen = [o for o in setting_options() if scope in o.scopes and (only is None or o.flag in only)]
-        extra = [o.parameter(defaults) for o in chosen]
+        extra = (_choice_parameters() if choices else []) + [o.parameter(defaults) for o in chosen]
         command.__signature__ = signature.replace(parameters=own + extra)  # type: ignore[attr-defined]
         return command
 
     return decorate
+
+
+@dataclass
+class Choices:
+    """What shapes a method spec besides its settings: the method, its styles, preset and settings file, the device."""
+
+    method: str = "gatys"
+    preset: str | None = None
+    config: Path | None = None
+    styles: list[Path] | None = None
+    blend: list[float] | None = None
+    device: str = "auto"
+
+
+def pop_choices(options: dict[str, Any]) -> Choices:
+    """Take the method-choice options out of a command's **options (the rest are settings)."""
+    return Choices(
+        options.pop("method"),
+        options.pop("preset"),
+        options.pop("config"),
+        options.pop("style"),
+        options.pop("style_blend"),
+        options.pop("device"),
+    )
+
+
+def _choice_parameters() -> list[inspect.Parameter]:
+    annotated = {
+        "style": (Styles, None),
+        "style_blend": (StyleBlend, None),
+        "method": (Method, "gatys"),
+        "preset": (Preset, None),
+        "config": (Config, None),
+        "device": (Device, "auto"),
+    }
+    return [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in annotated.items()
+    ]
 
 
 def given_settings(values: dict[str, Any]) -> list[tuple[SettingOption, Any]]:
