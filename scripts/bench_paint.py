@@ -31,9 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
+from vidstyle.geometry import fit_long_side, image_size, resize_image  # noqa: E402
 from vidstyle.methods.base import FrameContext  # noqa: E402
-from vidstyle.methods.paint import PaintSettings, PaintStylizer, render_sets  # noqa: E402
-from vidstyle.methods.paint.painter import Painter  # noqa: E402
+from vidstyle.methods.paint.painting import Painter  # noqa: E402
+from vidstyle.methods.paint.settings import PaintSettings  # noqa: E402
+from vidstyle.methods.paint.stroke_tensors import render_sets  # noqa: E402
+from vidstyle.methods.paint.stylizer import PaintStylizer  # noqa: E402
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left")
 
@@ -59,10 +62,7 @@ def mosaic(img: np.ndarray, n: int) -> tuple[np.ndarray, int]:
 
 
 def resize_long(img: np.ndarray, size: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    s = size / max(h, w)
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
+    return resize_image(img, *fit_long_side(*image_size(img), size))
 
 
 def read_clip(path: Path, count: int) -> list[np.ndarray]:
@@ -131,7 +131,7 @@ def bench_images(args, overrides: dict) -> None:
     for name, img in photos.items():
         target = resize_long(img, args.size)
         for n in args.strokes:
-            settings = PaintSettings(strokes=n, **overrides)
+            settings = PaintSettings(strokes=n, **overrides).validate()
             t0 = time.perf_counter()
             sets, _ = Painter(settings).paint([target])
             seconds = time.perf_counter() - t0
@@ -139,11 +139,17 @@ def bench_images(args, overrides: dict) -> None:
             base, cells = mosaic(target, n)
             p, q = psnr(painted, target), psnr(base, target)
             rows.append((name, n, p, q, cells, seconds))
-            print(f"{name:16s} N={n:5d}  paint {p:6.2f} dB  mosaic({cells}) {q:6.2f} dB  Δ {p - q:+5.2f}  {seconds:6.1f} s", flush=True)
+            print(
+                f"{name:16s} N={n:5d}  paint {p:6.2f} dB  mosaic({cells}) {q:6.2f} dB  Δ {p - q:+5.2f}  "
+                f"{seconds:6.1f} s",
+                flush=True,
+            )
             if out_dir:
-                cv2.imwrite(str(out_dir / f"{name}_{n}.png"), cv2.cvtColor(np.concatenate([target, painted, base], 1), cv2.COLOR_RGB2BGR))
+                side = np.concatenate([target, painted, base], 1)
+                cv2.imwrite(str(out_dir / f"{name}_{n}.png"), cv2.cvtColor(side, cv2.COLOR_RGB2BGR))
     print()
-    print(f"{'N':>6s} {'paint dB':>9s} {'mosaic dB':>10s} {'Δ dB':>6s} {'min Δ':>6s} {'s/image':>8s}   ({len(photos)} images, {args.size} px)")
+    header = f"{'N':>6s} {'paint dB':>9s} {'mosaic dB':>10s} {'Δ dB':>6s} {'min Δ':>6s} {'s/image':>8s}"
+    print(f"{header}   ({len(photos)} images, {args.size} px)")
     for n in args.strokes:
         sel = [r for r in rows if r[1] == n]
         p = np.mean([r[2] for r in sel])
@@ -156,7 +162,8 @@ def bench_images(args, overrides: dict) -> None:
         p = np.mean([r[2] for r in sel])
         print(f"\ngoal ≥ 21.5 dB mean at 500 strokes: {p:.2f} dB -> {'met' if p >= 21.5 else 'NOT met'}")
     worst = min(r[2] - r[3] for r in rows)
-    print(f"goal ≥ +2.5 dB over the mosaic at every N and image: worst {worst:+.2f} dB -> {'met' if worst >= 2.5 else 'NOT met'}")
+    verdict = "met" if worst >= 2.5 else "NOT met"
+    print(f"goal ≥ +2.5 dB over the mosaic at every N and image: worst {worst:+.2f} dB -> {verdict}")
 
 
 def bench_video(args, overrides: dict) -> None:
@@ -167,7 +174,7 @@ def bench_video(args, overrides: dict) -> None:
     from vidstyle.flow import flow_and_mask
 
     frames = [resize_long(f, args.size) for f in read_clip(clip, args.video_frames)]
-    settings = PaintSettings(strokes=args.video_strokes, **overrides)
+    settings = PaintSettings(strokes=args.video_strokes, **overrides).validate()
     stylizer = PaintStylizer(settings)
     state = None
     first, later, quality, outputs = None, [], [], []
@@ -185,10 +192,12 @@ def bench_video(args, overrides: dict) -> None:
             first = seconds
         else:
             later.append(seconds)
-        print(f"frame {i}: {seconds:6.1f} s  PSNR {quality[-1]:.2f} dB  reseeded {result.stats.get('reseeded', 0):.0f}", flush=True)
+        reseeded = result.stats.get("reseeded", 0)
+        print(f"frame {i}: {seconds:6.1f} s  PSNR {quality[-1]:.2f} dB  reseeded {reseeded:.0f}", flush=True)
     if later:
         print(
-            f"\nvideo ({frames[0].shape[1]}x{frames[0].shape[0]}, {args.video_strokes} strokes): first frame {first:.1f} s, "
+            f"\nvideo ({frames[0].shape[1]}x{frames[0].shape[0]}, {args.video_strokes} strokes): "
+            f"first frame {first:.1f} s, "
             f"later frames {np.mean(later):.1f} s (ratio {first / np.mean(later):.1f}x), "
             f"PSNR first {quality[0]:.2f} dB, later mean {np.mean(quality[1:]):.2f} dB"
         )
@@ -215,7 +224,10 @@ def main() -> None:
     ap.add_argument("--images", nargs="*", default=None, help="subset of photo names")
     ap.add_argument("--paintings", action="store_true", help="also use ../shared/data/styles/*.jpg as targets")
     ap.add_argument("--set", nargs="*", default=[], help="PaintSettings overrides, e.g. iterations=60")
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "1")), help="torch threads (1 is fastest on a busy 2-core box)")
+    ap.add_argument(
+        "--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "1")),
+        help="torch threads (1 is fastest on a busy 2-core box)",
+    )
     ap.add_argument("--video-frames", type=int, default=5)
     ap.add_argument("--video-strokes", type=int, default=500)
     ap.add_argument("--video-only", action="store_true")

@@ -176,7 +176,9 @@ def mountain_layer(
     light = np.clip(0.5 + slope * 0.45 - gslope * smoothstep(0, 25, below) + (gully - 0.5) * 0.2, 0, 1)
     rgb = lerp(hexrgb(shadow), hexrgb(color), light[..., None])
     if snow:
-        cap = (1 - smoothstep(0.0, snow * h, below + (gully - 0.5) * 0.4 * snow * h)) * smoothstep(0.45, 0.7, profile)[None, :]
+        cap = (1 - smoothstep(0.0, snow * h, below + (gully - 0.5) * 0.4 * snow * h)) * smoothstep(0.45, 0.7, profile)[
+            None, :
+        ]
         rgb = lerp(rgb, lerp(hexrgb("#aab3cc"), hexrgb("#fff3e4"), light[..., None]), cap[..., None] * 0.92)
     # Aerial perspective: hazier toward the foot of the range (mist in the valley).
     mist = smoothstep(top.min(), base_y * h + 0.06 * h, yy) ** 1.4
@@ -206,8 +208,17 @@ def _conifer(img: np.ndarray, alpha: np.ndarray, x: float, base: float, size: fl
         cv2.fillPoly(alpha, [np.round(poly * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
         lit = poly.copy()
         lit[:, 0, 0] = np.minimum(lit[:, 0, 0], x)  # left half catches the light
-        cv2.fillPoly(img, [np.round(lit * 16).astype(np.int32)], (np.array(light) * 0.95).tolist(), cv2.LINE_AA, shift=4)
-    trunk = np.array([[x - size * 0.03, base], [x + size * 0.03, base], [x + size * 0.02, base - size * 0.2], [x - size * 0.02, base - size * 0.2]])
+        cv2.fillPoly(
+            img, [np.round(lit * 16).astype(np.int32)], (np.array(light) * 0.95).tolist(), cv2.LINE_AA, shift=4
+        )
+    trunk = np.array(
+        [
+            [x - size * 0.03, base],
+            [x + size * 0.03, base],
+            [x + size * 0.02, base - size * 0.2],
+            [x - size * 0.02, base - size * 0.2],
+        ]
+    )
     cv2.fillPoly(img, [np.round(trunk * 16).astype(np.int32)], (0.16, 0.11, 0.08), cv2.LINE_AA, shift=4)
     cv2.fillPoly(alpha, [np.round(trunk * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
 
@@ -220,7 +231,11 @@ def forest_layer(rng: np.random.Generator) -> Layer:
     yy = np.arange(h, dtype=np.float32)[:, None]
     alpha = (smoothstep(-0.8, 0.8, yy - top[None, :]) * (yy < horizon + 2)).astype(np.float32)
     tex = fbm(rng, h, w, 50, 4)
-    rgb = lerp(hexrgb("#1f3a25"), hexrgb("#5f7d3a"), (tex * 0.7 + 0.15 * (1 - np.gradient(top)[None, :].clip(-1, 1)))[..., None])
+    rgb = lerp(
+        hexrgb("#1f3a25"),
+        hexrgb("#5f7d3a"),
+        (tex * 0.7 + 0.15 * (1 - np.gradient(top)[None, :].clip(-1, 1)))[..., None],
+    )
     rgb = np.ascontiguousarray(rgb)
     # Trees along the hill, a denser band near the water.
     for _ in range(170):
@@ -416,8 +431,8 @@ def landscape_audio(seed: int = 11) -> np.ndarray:
     for start, freq, pan in notes:
         env = np.where(t >= start, np.exp(-(t - start) * 1.6) * (1 - np.exp(-(t - start) * 40)), 0.0)
         tone = sum(a * np.sin(2 * np.pi * freq * k * (t - start)) for k, a in ((1, 1.0), (2, 0.35), (3, 0.12)))
-        out[0] += 0.16 * env * tone * (1 - pan) / 2 * 2 ** 0.5
-        out[1] += 0.16 * env * tone * (1 + pan) / 2 * 2 ** 0.5
+        out[0] += 0.16 * env * tone * (1 - pan) / 2 * 2**0.5
+        out[1] += 0.16 * env * tone * (1 + pan) / 2 * 2**0.5
     fade = np.minimum(1, np.minimum(t / 0.15, (SECONDS - t) / 0.3))
     return (1.6 * out * fade).astype(np.float32)  # peak around -6 dBFS
 
@@ -451,7 +466,7 @@ def make_landscape(out: Path, still: Path | None = None) -> None:
         with VideoWriter(
             out, WIDTH, HEIGHT, Fraction(FPS), crf=20, preset="slow", audio_from=sound, overwrite=True,
             encoder_options={"x264-params": "mbtree=0"},  # x264's mb-tree asm is not reproducible
-        ) as w:  # fmt: skip
+        ) as w:
             for frame in frames:
                 w.write(frame)
 
@@ -471,8 +486,15 @@ def paper(rng: np.random.Generator, size: int, tint: str = "#efe8d8") -> np.ndar
         ang = rng.uniform(0, np.pi)
         length = rng.uniform(4, 22)
         dx, dy = math.cos(ang) * length, math.sin(ang) * length
-        cv2.line(fibres, (int(x * 16), int(y * 16)), (int((x + dx) * 16), int((y + dy) * 16)),
-                 float(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.0)), 1, cv2.LINE_AA, shift=4)
+        cv2.line(
+            fibres,
+            (int(x * 16), int(y * 16)),
+            (int((x + dx) * 16), int((y + dy) * 16)),
+            float(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.0)),
+            1,
+            cv2.LINE_AA,
+            shift=4,
+        )
     fibres = cv2.GaussianBlur(fibres, (0, 0), 0.5)
     shade = 1 + 0.035 * blotch + 0.012 * grain + 0.025 * fibres
     return np.clip(base * shade[..., None], 0, 1)
@@ -547,7 +569,15 @@ def dry_brush(
         value = ink * (0.75 + 0.25 * rng.random())
         for a, b, k in zip(pts[:-1], pts[1:], keep[:-1]):
             if k:
-                cv2.line(layer, (int(a[0] * 16), int(a[1] * 16)), (int(b[0] * 16), int(b[1] * 16)), value, 1, cv2.LINE_AA, shift=4)
+                cv2.line(
+                    layer,
+                    (int(a[0] * 16), int(a[1] * 16)),
+                    (int(b[0] * 16), int(b[1] * 16)),
+                    value,
+                    1,
+                    cv2.LINE_AA,
+                    shift=4,
+                )
     layer = cv2.GaussianBlur(layer, (0, 0), 0.7)
     np.maximum(density, layer, out=density)
 
@@ -565,7 +595,9 @@ def needle_fan(density: np.ndarray, rng: np.random.Generator, cx: float, cy: flo
             direction = (tip - [x0, y0]) / (np.linalg.norm(tip - [x0, y0]) + 1e-9)
             side = np.array([-direction[1], direction[0]]) * rng.uniform(0.9, 1.5)
             poly = np.array([[x0, y0] + side, tip, [x0, y0] - side], np.float32)
-            cv2.fillPoly(density, [np.round(poly * 16).astype(np.int32)], float(rng.uniform(0.7, 0.95)), cv2.LINE_AA, shift=4)
+            cv2.fillPoly(
+                density, [np.round(poly * 16).astype(np.int32)], float(rng.uniform(0.7, 0.95)), cv2.LINE_AA, shift=4
+            )
     cv2.circle(density, (int(x0 * 16), int(y0 * 16)), int(2.5 * 16), 0.92, -1, cv2.LINE_AA, shift=4)
 
 
@@ -576,7 +608,9 @@ def splatter(density: np.ndarray, rng: np.random.Generator, centre: tuple[float,
         ang = rng.uniform(0, 2 * np.pi)
         x, y = centre[0] * size + r * math.cos(ang), centre[1] * size + r * math.sin(ang)
         rad = max(0.6, rng.gamma(1.2, 0.9))
-        cv2.circle(density, (int(x * 16), int(y * 16)), int(rad * 16), float(rng.uniform(0.5, 0.95)), -1, cv2.LINE_AA, shift=4)
+        cv2.circle(
+            density, (int(x * 16), int(y * 16)), int(rad * 16), float(rng.uniform(0.5, 0.95)), -1, cv2.LINE_AA, shift=4
+        )
 
 
 def seal(rng: np.random.Generator, px: int) -> tuple[np.ndarray, np.ndarray]:
@@ -620,8 +654,22 @@ def make_ink_wash(size: int = 512, seed: int = 3) -> np.ndarray:
     splatter(density, rng, (0.62, 0.88), 26)
     # Two birds in the sky.
     for bx, by, sc in [(0.62, 0.16, 1.0), (0.69, 0.13, 0.8)]:
-        dry_brush(density, rng, [(bx - 0.025 * sc, by - 0.008), (bx - 0.012 * sc, by - 0.014), (bx - 0.004, by - 0.004), (bx, by)], 2.2, 0.9, 0.1)
-        dry_brush(density, rng, [(bx, by), (bx + 0.006, by - 0.012 * sc), (bx + 0.02 * sc, by - 0.014), (bx + 0.03 * sc, by - 0.006)], 2.2, 0.9, 0.1)
+        dry_brush(
+            density,
+            rng,
+            [(bx - 0.025 * sc, by - 0.008), (bx - 0.012 * sc, by - 0.014), (bx - 0.004, by - 0.004), (bx, by)],
+            2.2,
+            0.9,
+            0.1,
+        )
+        dry_brush(
+            density,
+            rng,
+            [(bx, by), (bx + 0.006, by - 0.012 * sc), (bx + 0.02 * sc, by - 0.014), (bx + 0.03 * sc, by - 0.006)],
+            2.2,
+            0.9,
+            0.1,
+        )
     # Ink bleeds into the fibres: a soft halo plus granulation in the washes.
     bleed = cv2.GaussianBlur(density, (0, 0), 2.5)
     grain = fbm(rng, size, size, 120, 2)
@@ -688,7 +736,7 @@ def make_swirl_paint(size: int = 512, seed: int = 5) -> np.ndarray:
     fy = 0.45 * np.sin(u * 2 * np.pi * 1.6 + v * 7.0)
     lights = [(0.84, 0.15, 0.075, "moon"), (0.16, 0.12, 0.035, "star"), (0.38, 0.09, 0.03, "star"),
               (0.60, 0.22, 0.03, "star"), (0.50, 0.50, 0.028, "star"), (0.92, 0.46, 0.032, "star"),
-              (0.30, 0.33, 0.025, "star")]  # fmt: skip
+              (0.30, 0.33, 0.025, "star")]
     for cx, cy, rad, _ in lights:
         ax, ay, _ = _vortex(xs, ys, cx * n, cy * n, rad * n * 2.6, 2.5, 0.0)
         fx, fy = fx + ax, fy + ay
@@ -726,7 +774,11 @@ def make_swirl_paint(size: int = 512, seed: int = 5) -> np.ndarray:
         colour = lerp(colour, ring, (halo * (r > 1) * 0.75)[..., None])
         core = smoothstep(1.1, 0.9, r)
         centre = white if kind == "star" else yellow
-        colour = lerp(colour, lerp(orange if kind == "moon" else yellow, centre, smoothstep(1.0, 0.3, r)[..., None]), core[..., None])
+        colour = lerp(
+            colour,
+            lerp(orange if kind == "moon" else yellow, centre, smoothstep(1.0, 0.3, r)[..., None]),
+            core[..., None],
+        )
         if kind == "moon":  # crescent: a dark bite out of the disc
             bite = smoothstep(1.0, 0.9, np.hypot(xs - (cx + 0.03) * n, ys - (cy - 0.025) * n) / (rad * n * 0.85))
             colour = lerp(colour, lerp(orange, yellow, 0.3), (bite * core)[..., None] * 0.8)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media_fixtures import make_clip
 from PIL import Image
 from typer.testing import CliRunner
 
-from media_fixtures import make_clip
 from vidstyle.cli import app
 from vidstyle.errors import ClusterError, ConfigError, InputError, MediaError, OutputError, RangeError, WeightsError
 
@@ -232,9 +232,9 @@ def test_stylize_workers_zero(work):
 
 
 def test_stylize_flag_error_leaves_no_work_dir(work):
-    before = set(p.name for p in work.iterdir())
+    before = {p.name for p in work.iterdir()}
     assert_error(stylize("--workers", "0"), ConfigError.exit_code)
-    assert set(p.name for p in work.iterdir()) == before
+    assert {p.name for p in work.iterdir()} == before
 
 
 def test_stylize_threads_per_worker_zero(work):

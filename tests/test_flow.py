@@ -113,6 +113,30 @@ def test_warp_torch_is_differentiable_and_broadcasts_flow():
     assert flow.grad is not None and torch.isfinite(flow.grad).all() and flow.grad.abs().sum() > 0
 
 
+def test_pixel_area_convention_samples_the_same_points_as_warp_torch():
+    """The painter used to warp with pixel centres at i + ½ and grid_sample(align_corners=False);
+    that reads the same point x + flow(x) as warp_torch (centres at i, align_corners=True), so
+    the two differ by float rounding only: the conventions differ by half a pixel in *where a pixel
+    centre is*, not in what is sampled."""
+    gen = torch.Generator().manual_seed(0)
+    img = torch.rand(2, 3, H, W, generator=gen)
+    flows = (torch.rand(2, H, W, 2, generator=gen) - 0.5) * 9.0  # sub-pixel, some outside the frame
+    xs = torch.arange(W, dtype=torch.float32).view(1, 1, W) + 0.5
+    ys = torch.arange(H, dtype=torch.float32).view(1, H, 1) + 0.5
+    grid = torch.stack(((xs + flows[..., 0]) / W * 2 - 1, (ys + flows[..., 1]) / H * 2 - 1), dim=-1)
+    area = torch.nn.functional.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    assert (area - F.warp_torch(img, flows)).abs().max() < 2e-5
+
+
+def test_out_of_frame_torch_matches_numpy_mask():
+    flow = _smooth_flow(4, 6.0)
+    flow[5, 7] = (-7.5, 0.0)  # x + u = −0.5: outside by the pixel-centre rule
+    expected = F.out_of_frame_mask(flow)
+    got = F.out_of_frame_torch(torch.from_numpy(flow)[None])[0].numpy()
+    np.testing.assert_array_equal(got, expected)
+    assert got[5, 7] and got.any() and not got.all()
+
+
 # ----------------------------------------------------------------------------- flow
 
 

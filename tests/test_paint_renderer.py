@@ -9,10 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidstyle.methods.paint.brushes import VARIANTS, spec_for, texture_atlas, texture_bank
-from vidstyle.methods.paint.painter import render_levels, render_sets, to_tensors
+from vidstyle.methods.paint.brushes import VARIANTS, texture_atlas, texture_bank
+from vidstyle.methods.paint.layouts import OIL, spec_for
 from vidstyle.methods.paint.renderer import MAX_ALPHA, footprint, render_list, stroke_colors
 from vidstyle.methods.paint.sinkhorn import image_sinkhorn
+from vidstyle.methods.paint.stroke_tensors import render_levels, render_sets, stack_levels
 from vidstyle.methods.paint.strokes import StrokeLevel, StrokeSet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -23,14 +24,21 @@ H, W = 64, 80
 
 def _stroke(kind: str, x: float, y: float, length: float, thick: float, angle: float, color=(0.0, 0.0, 0.0)):
     """One stroke of `kind` centred at (x, y) (normalized), length/thickness in long-side units."""
-    c = list(color)
-    if kind == "bezier":
+    spec = spec_for(kind)
+    p = [0.0] * spec.dim
+    if spec.radii is not None:  # a straight Bézier
         dx = math.cos(angle) * length / 2 * max(H, W) / W
         dy = math.sin(angle) * length / 2 * max(H, W) / H
-        return [x - dx, y - dy, x, y, x + dx, y + dy, thick / 2, thick / 2] + c + c + [1.0]
-    if kind == "rect":
-        return [x, y, length, thick, angle] + c + [1.0]
-    return [x, y, length, thick, angle] + c + c + [1.0]
+        for (ix, iy), (px, py) in zip(spec.points, ((x - dx, y - dy), (x, y), (x + dx, y + dy))):
+            p[ix], p[iy] = px, py
+        p[spec.radii] = [thick / 2, thick / 2]
+    else:
+        ix, iy = spec.centre
+        p[ix], p[iy], p[spec.length], p[spec.thickness], p[spec.angle] = x, y, length, thick, angle
+    p[spec.color0] = list(color)
+    p[spec.color1] = list(color)
+    p[spec.alpha] = 1.0
+    return p
 
 
 def _alpha_map(kind: str, params) -> np.ndarray:
@@ -76,8 +84,8 @@ def test_single_stroke_renders_where_its_parameters_say(kind):
 
 def test_colour_gradient_runs_from_head_to_tail():
     p = _stroke("oil", 0.5, 0.5, 0.7, 0.2, 0.0)
-    p[5:8] = [1.0, 0.0, 0.0]  # head red
-    p[8:11] = [0.0, 0.0, 1.0]  # tail blue
+    p[OIL.color0] = [1.0, 0.0, 0.0]  # head red
+    p[OIL.color1] = [0.0, 0.0, 1.0]  # tail blue
     img = render_list("oil", torch.tensor(p).view(1, 1, -1), H, W, background=torch.ones(1, 3))[0]
     row = img[:, H // 2]
     left, right = int(W * 0.5 - 0.25 * W), int(W * 0.5 + 0.25 * W)
@@ -127,11 +135,11 @@ def _random_params(kind, n, gen):
     spec = spec_for(kind)
     p = torch.rand(1, n, spec.dim, generator=gen)
     if kind == "bezier":
-        p[..., 6:8] = 0.02 + 0.06 * p[..., 6:8]
+        p[..., spec.radii] = 0.02 + 0.06 * p[..., spec.radii]
     else:
-        p[..., 2] = 0.1 + 0.4 * p[..., 2]
-        p[..., 3] = 0.05 + 0.2 * p[..., 3]
-        p[..., 4] = (p[..., 4] - 0.5) * 6
+        p[..., spec.length] = 0.1 + 0.4 * p[..., spec.length]
+        p[..., spec.thickness] = 0.05 + 0.2 * p[..., spec.thickness]
+        p[..., spec.angle] = (p[..., spec.angle] - 0.5) * 6
     p[..., spec.alpha] = 0.4 + 0.6 * p[..., spec.alpha]
     return p
 
@@ -158,11 +166,11 @@ def _random_set(kind: str, height: int, width: int, grids=(1, 2, 3), slots=3, se
             p[..., ix] = (c[:, None] + rng.rand(m * m, slots)) / m
             p[..., iy] = (r[:, None] + rng.rand(m * m, slots)) / m
         if kind == "bezier":
-            p[..., 6:8] = (0.05 + 0.1 * p[..., 6:8]) / m
+            p[..., spec.radii] = (0.05 + 0.1 * p[..., spec.radii]) / m
         else:
-            p[..., 2] = (0.3 + 0.8 * p[..., 2]) / m
-            p[..., 3] = (0.1 + 0.3 * p[..., 3]) / m
-            p[..., 4] = (p[..., 4] - 0.5) * 6
+            p[..., spec.length] = (0.3 + 0.8 * p[..., spec.length]) / m
+            p[..., spec.thickness] = (0.1 + 0.3 * p[..., spec.thickness]) / m
+            p[..., spec.angle] = (p[..., spec.angle] - 0.5) * 6
         p[..., spec.alpha] = 0.5 + 0.5 * p[..., spec.alpha]
         valid = rng.rand(m * m, slots) > 0.2
         variant = rng.randint(0, VARIANTS, (m * m, slots)).astype(np.int16)
@@ -176,7 +184,7 @@ def test_block_renderer_equals_plain_list_in_paint_order(kind):
     strokes = _random_set(kind, 48, 72)
     atlas = texture_atlas(kind)
     bg = torch.from_numpy(strokes.background)[None]
-    blocks = render_levels(kind, to_tensors([strokes]), bg, 48, 72, strokes.margin, atlas)
+    blocks = render_levels(kind, stack_levels([strokes]), bg, 48, 72, strokes.margin, atlas)
     o = strokes.ordered()
     plain = render_list(
         kind,

@@ -80,8 +80,22 @@ def check_weight(value: float, flag: str) -> None:
     )
 
 
+def flag_of(cls: type, name: str) -> str:
+    """The CLI flag a settings field is known by (for messages)."""
+    info = option_info(next(f for f in fields(cls) if f.name == name))
+    return info.flag_for(name) if info else "--" + name.replace("_", "-")
+
+
+def check_loss_weights(settings: object, *names: str) -> None:
+    """Each named loss weight is finite and ≥ 0; the message names its flag."""
+    for name in names:
+        check_weight(getattr(settings, name), flag_of(type(settings), name))
+
+
 def check_blend(weights: list[float], count: int) -> list[float]:
     """The one check of style blend weights (one per style, finite, ≥ 0, not all 0); all 1 when none are given."""
+    if count == 0 and not weights:
+        return []
     weights = [float(w) for w in weights] if weights else [1.0] * count
     if len(weights) != count:
         raise ConfigError(f"{len(weights)} --style-blend value(s) for {count} --style image(s): give one per style")

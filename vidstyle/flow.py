@@ -41,6 +41,7 @@ __all__ = [
     "forward_flow",
     "warp",
     "warp_torch",
+    "out_of_frame_torch",
     "disocclusion_mask",
     "motion_boundary_mask",
     "out_of_frame_mask",
@@ -217,6 +218,20 @@ def warp_torch(images, flows, border: str = "replicate"):
     gy = (ys + flows[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack((gx, gy), dim=-1)
     return F.grid_sample(images.to(dtype), grid, mode="bilinear", padding_mode=padding, align_corners=True)
+
+
+def out_of_frame_torch(flows):
+    """Torch twin of :func:`out_of_frame_mask`: ``flows`` ``B×H×W×2`` → bool ``B×H×W``, ``True``
+    where ``x + flow(x)`` leaves ``[0, W−1] × [0, H−1]`` (what :func:`warp_torch` reads there is
+    the replicated border, not content)."""
+    import torch
+
+    _, h, w, _ = flows.shape
+    xs = torch.arange(w, device=flows.device, dtype=flows.dtype).view(1, 1, w)
+    ys = torch.arange(h, device=flows.device, dtype=flows.dtype).view(1, h, 1)
+    sx = xs + flows[..., 0]
+    sy = ys + flows[..., 1]
+    return (sx < 0) | (sx > w - 1) | (sy < 0) | (sy > h - 1)
 
 
 # --------------------------------------------------------------------------- occlusion masks

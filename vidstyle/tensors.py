@@ -39,7 +39,7 @@ def to_float_image(tensor: torch.Tensor) -> np.ndarray:
 
 
 def to_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Float [0, 1] image (HxWx3 array, or a (3, H, W) / (1, 3, H, W) tensor) → uint8, rounded to nearest (ties to even)."""
+    """Float [0, 1] image (HxWx3 array, or a (3, H, W) / (1, 3, H, W) tensor) → uint8, rounded (ties to even)."""
     if not isinstance(image, np.ndarray):  # a torch tensor
         image = to_float_image(image)
     if image.dtype == np.uint8:

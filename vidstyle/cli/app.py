@@ -138,10 +138,22 @@ def _run_still(spec, picture, output: Path, device: str):
     stats = result.stats
     say(
         console,
-        f"wrote {output} ({stats.get('iterations', 0):.0f} iterations, {time.perf_counter() - started:.1f} s, "
+        f"wrote {output} ({_iterations_text(stats)}, {time.perf_counter() - started:.1f} s, "
         f"loss {stats.get('loss', 0):.4g}; {info.summary()})",
     )
     return result
+
+
+def _iterations_text(stats: dict) -> str:
+    """What ran, in the user's units: e.g. `190 iterations (4 levels × 40 + 30 refine)` for the painter."""
+    text = f"{stats.get('iterations', 0):.0f} iterations"
+    if "levels" in stats and "level_iterations" in stats:
+        parts = [f"{stats['levels']:.0f} levels × {stats['level_iterations']:.0f}"]
+        parts += [
+            f"{stats[k]:.0f} {k.split('_')[0]}" for k in ("refine_iterations", "style_iterations") if stats.get(k)
+        ]
+        text += f" ({' + '.join(parts)})"
+    return text
 
 
 @app.command()

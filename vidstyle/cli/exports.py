@@ -10,16 +10,16 @@ PROCESS_SECONDS, PROCESS_FPS = 4, 30
 
 
 def paint_exports(result: FrameResult, strokes_out: Path | None, svg: Path | None, process_video: Path | None) -> None:
-    from vidstyle.fileio import atomic_write
     from vidstyle.media.writer import VideoWriter
-    from vidstyle.methods.paint.export import painting_process, save_strokes_json, strokes_from_state, strokes_to_svg
+    from vidstyle.methods.paint.export import painting_process, save_strokes_json, strokes_from_state
+    from vidstyle.methods.paint.svg import save_svg
 
     strokes = strokes_from_state(result.state)
     height, width = result.image.shape[:2]
     if strokes_out is not None:
         save_strokes_json(str(strokes_out), [strokes])
     if svg is not None:
-        atomic_write(svg, strokes_to_svg(strokes, width, height).encode("utf-8"), "the SVG")
+        save_svg(svg, strokes, width, height)
     if process_video is not None:
         even_w, even_h = width - width % 2, height - height % 2  # libx264 with yuv420p needs even sizes
         per_frame = max(1, strokes.n_strokes // (PROCESS_SECONDS * PROCESS_FPS))

@@ -6,4 +6,13 @@
 from vidstyle.methods.base import FrameContext, FrameResult, FrameStylizer, Pull, StylizerInfo
 from vidstyle.methods.registry import METHODS, MethodSpec, method_entry
 
-__all__ = ["METHODS", "FrameContext", "FrameResult", "FrameStylizer", "MethodSpec", "Pull", "StylizerInfo", "method_entry"]
+__all__ = [
+    "METHODS",
+    "FrameContext",
+    "FrameResult",
+    "FrameStylizer",
+    "MethodSpec",
+    "Pull",
+    "StylizerInfo",
+    "method_entry",
+]

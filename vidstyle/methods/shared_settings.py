@@ -19,7 +19,11 @@ def size_field(default: int | None) -> int | None:
 
 
 def iterations_field(default: int) -> int:
-    return setting(default, "Iterations of a cold frame: a still, or the first frame of a video chain.", OPTIMIZATION)
+    return setting(
+        default,
+        "Iterations of a cold frame: a still, or the first frame of a video chain (paint: per grid level).",
+        OPTIMIZATION,
+    )
 
 
 def later_iterations_field(default: int) -> int:
@@ -80,3 +84,17 @@ def check_layers(layers: tuple[str, ...], flag: str) -> None:
             match is not None and (int(match[1]) > 2 or int(match[2]) <= 2),
             f"unknown VGG-19 layer '{layer}' in {flag}: use conv1_1 … conv5_4",
         )
+
+
+class ColdFrameSettings:
+    """The MethodSettings answers that both methods share (mixed into their frozen dataclasses)."""
+
+    size: int | None
+    iterations: int
+
+    def output_long_side(self) -> int | None:
+        return self.size
+
+    def anchor_iterations(self) -> int:
+        """A warm anchor starts from the previous anchor (a long-range warp): half a cold frame's iterations."""
+        return max(1, self.iterations // 2)

@@ -5,24 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import vidstyle.methods.shared_settings as shared
 from vidstyle.color import COLOR_METHODS
-from vidstyle.config import check, check_weight, setting
+from vidstyle.config import check, check_loss_weights, setting
 from vidstyle.device import PRECISIONS
-from vidstyle.methods.shared_settings import (
-    MODEL,
-    OPTIMIZATION,
-    STYLE,
-    WEIGHTS_PANEL,
-    check_layers,
-    check_weights,
-    iterations_field,
-    later_iterations_field,
-    seed_field,
-    size_field,
-    style_layers_field,
-    temporal_weight_field,
-    weights_field,
-)
 
 # The objective multiplies the TV and Laplacian weights by these factors, measured (Caffe VGG, default
 # content and style weights, 128 px, 30 iterations) so that 1…100 goes from barely visible to strong:
@@ -38,50 +24,74 @@ COLOUR = "Colour"
 
 
 @dataclass(frozen=True)
-class GatysSettings:
+class GatysSettings(shared.ColdFrameSettings):
     """Everything that changes a Gatys-stylized pixel. Hashed into cache and work-store keys."""
 
-    size: int = size_field(512)
-    iterations: int = iterations_field(300)
-    later_iterations: int = later_iterations_field(100)
-    optimizer: str = setting("lbfgs", "lbfgs | adam.", OPTIMIZATION, metavar="lbfgs|adam")
-    learning_rate: float = setting(0.02, "Adam step size, in [0, 1] pixel units.", OPTIMIZATION, flag="--lr")
-    lbfgs_history: int = setting(20, "L-BFGS curvature pairs kept.", OPTIMIZATION, cli=False)
-    init: str = setting("content", "Where a cold frame starts: content | noise | PATH of an image.", OPTIMIZATION,
-                        metavar="content|noise|PATH")  # fmt: skip
-    seed: int = seed_field()
-    scales: int = setting(1, "Coarse-to-fine levels for cold frames (1 = single scale).", OPTIMIZATION)
-    scale_factor: float = setting(0.5, "Size ratio between coarse-to-fine levels.", OPTIMIZATION, cli=False)
-    early_stop: float = setting(1e-4, "Relative loss change per iteration that counts as converged (0 = never).",
-                                OPTIMIZATION, metavar="TOL")  # fmt: skip
-    check_every: int = setting(10, "Iterations between host syncs (progress, early stop).", OPTIMIZATION, cli=False)
-    quick: bool = setting(False, "Style-only quick mode: content weight 0, starting from the content.", OPTIMIZATION)
-    content_layers: tuple[str, ...] = setting(("conv4_2",), "VGG layers of the content loss, comma separated.", STYLE,
-                                              metavar="LAYER,...")  # fmt: skip
-    style_layers: tuple[str, ...] = style_layers_field()
-    style_layer_weights: tuple[float, ...] = setting((), "Weight per style layer, comma separated (default 1 each).",
-                                                     STYLE, metavar="W,...")  # fmt: skip
-    style_scale: float = setting(1.0, "Style image size relative to the output.", STYLE)
-    content_weight: float = setting(5.0, "Weight of the content loss.", WEIGHTS_PANEL)
-    style_weight: float = setting(1e2, "Weight of the style loss.", WEIGHTS_PANEL, flag="--style-loss-weight")
+    size: int = shared.size_field(512)
+    iterations: int = shared.iterations_field(300)
+    later_iterations: int = shared.later_iterations_field(100)
+    optimizer: str = setting("lbfgs", "lbfgs | adam.", shared.OPTIMIZATION, metavar="lbfgs|adam")
+    learning_rate: float = setting(0.02, "Adam step size, in [0, 1] pixel units.", shared.OPTIMIZATION, flag="--lr")
+    lbfgs_history: int = setting(20, "L-BFGS curvature pairs kept.", shared.OPTIMIZATION, cli=False)
+    init: str = setting(
+        "content",
+        "Where a cold frame starts: content | noise | PATH of an image.",
+        shared.OPTIMIZATION,
+        metavar="content|noise|PATH",
+    )
+    seed: int = shared.seed_field()
+    scales: int = setting(1, "Coarse-to-fine levels for cold frames (1 = single scale).", shared.OPTIMIZATION)
+    scale_factor: float = setting(0.5, "Size ratio between coarse-to-fine levels.", shared.OPTIMIZATION, cli=False)
+    early_stop: float = setting(
+        1e-4,
+        "Relative loss change per iteration that counts as converged (0 = never).",
+        shared.OPTIMIZATION,
+        metavar="TOL",
+    )
+    check_every: int = setting(
+        10, "Iterations between host syncs (progress, early stop).", shared.OPTIMIZATION, cli=False
+    )
+    quick: bool = setting(
+        False, "Style-only quick mode: content weight 0, starting from the content.", shared.OPTIMIZATION
+    )
+    content_layers: tuple[str, ...] = setting(
+        ("conv4_2",), "VGG layers of the content loss, comma separated.", shared.STYLE, metavar="LAYER,..."
+    )
+    style_layers: tuple[str, ...] = shared.style_layers_field()
+    style_layer_weights: tuple[float, ...] = setting(
+        (), "Weight per style layer, comma separated (default 1 each).", shared.STYLE, metavar="W,..."
+    )
+    style_scale: float = setting(1.0, "Style image size relative to the output.", shared.STYLE)
+    content_weight: float = setting(5.0, "Weight of the content loss.", shared.WEIGHTS_PANEL)
+    style_weight: float = setting(1e2, "Weight of the style loss.", shared.WEIGHTS_PANEL, flag="--style-loss-weight")
     tv_weight: float = setting(
-        0.001, "Total-variation smoothing: 1 barely visible, 10 clear, 100 strong (default: practically off).",
-        WEIGHTS_PANEL,
+        0.001,
+        "Total-variation smoothing: 1 barely visible, 10 clear, 100 strong (default: practically off).",
+        shared.WEIGHTS_PANEL,
     )
     laplacian_weight: float = setting(
-        0.0, "Keep the content's edges (Laplacian loss, Li et al.): 1 barely visible, 10 clear, 100 strong; 0 = off.",
-        WEIGHTS_PANEL,
+        0.0,
+        "Keep the content's edges (Laplacian loss, Li et al.): 1 barely visible, 10 clear, 100 strong; 0 = off.",
+        shared.WEIGHTS_PANEL,
     )
-    laplacian_pool: int = setting(4, "Pooling before the Laplacian.", WEIGHTS_PANEL, cli=False)
-    temporal_weight: float = temporal_weight_field(200.0)
-    color: str = setting("none", "Recolour the style to the content's palette first: " + " | ".join(COLOR_METHODS) + ".",
-                         COLOUR, metavar="METHOD")  # fmt: skip
+    laplacian_pool: int = setting(4, "Pooling before the Laplacian.", shared.WEIGHTS_PANEL, cli=False)
+    temporal_weight: float = shared.temporal_weight_field(200.0)
+    color: str = setting(
+        "none",
+        "Recolour the style to the content's palette first: " + " | ".join(COLOR_METHODS) + ".",
+        COLOUR,
+        metavar="METHOD",
+    )
     preserve_colors: bool = setting(False, "Keep the content's colours (luminance from the result).", COLOUR)
     enhance: bool = setting(False, "Equalize the content's brightness (HSV value) first.", COLOUR)
-    pooling: str = setting("max", "VGG pooling: max | avg.", MODEL, metavar="max|avg")
-    weights: str = weights_field()
-    precision: str = setting("auto", "auto | fp32 | bf16 (bf16 autocast on CUDA and CPUs with bf16 units).", MODEL,
-                             metavar="auto|fp32|bf16")  # fmt: skip
+    pooling: str = setting("max", "VGG pooling: max | avg.", shared.MODEL, metavar="max|avg")
+    weights: str = shared.weights_field()
+    precision: str = setting(
+        "auto",
+        "auto | fp32 | bf16 (bf16 autocast on CUDA and CPUs with bf16 units).",
+        shared.MODEL,
+        metavar="auto|fp32|bf16",
+    )
 
     def validate(self) -> GatysSettings:
         check(0 < self.size <= MAX_LONG_SIDE, f"--size must be in 1..{MAX_LONG_SIDE} px (long side), got {self.size}")
@@ -100,25 +110,18 @@ class GatysSettings:
         check(self.lbfgs_history >= 1, "L-BFGS history must be at least 1")
         check(self.early_stop >= 0, f"--early-stop must be ≥ 0, got {self.early_stop}")
         check(self.laplacian_pool >= 1, "laplacian pool must be at least 1")
-        check_layers(self.style_layers, "--style-layers")
-        check_layers(self.content_layers, "--content-layers")
+        shared.check_layers(self.style_layers, "--style-layers")
+        shared.check_layers(self.content_layers, "--content-layers")
         if self.style_layer_weights:
-            check(len(self.style_layer_weights) == len(self.style_layers),
-                  f"{len(self.style_layer_weights)} --style-layer-weights for {len(self.style_layers)} --style-layers")  # fmt: skip
-        for name in ("content_weight", "style_weight", "tv_weight", "laplacian_weight", "temporal_weight"):
-            flag = "--style-loss-weight" if name == "style_weight" else "--" + name.replace("_", "-")
-            check_weight(getattr(self, name), flag)
-        check_weights(self.weights)
+            check(
+                len(self.style_layer_weights) == len(self.style_layers),
+                f"{len(self.style_layer_weights)} --style-layer-weights for {len(self.style_layers)} --style-layers",
+            )
+        check_loss_weights(self, "content_weight", "style_weight", "tv_weight", "laplacian_weight", "temporal_weight")
+        shared.check_weights(self.weights)
         return self
 
     # --- MethodSettings ------------------------------------------------------------------------------
-    def output_long_side(self) -> int | None:
-        return self.size
-
-    def anchor_iterations(self) -> int:
-        """An anchor starts from the previous anchor warped along a long-range flow: half a cold frame."""
-        return max(1, self.iterations // 2)
-
     def needs_palette(self) -> bool:
         return self.color != "none"
 
@@ -140,10 +143,18 @@ PRESETS: dict[str, dict[str, object]] = {
     "balanced": dict(size=512, iterations=300, later_iterations=100, scales=2),
     "quality": dict(size=768, iterations=600, later_iterations=200, scales=3, lbfgs_history=50),
     "ink": dict(
-        size=512, iterations=300, later_iterations=100, scales=2, pooling="avg", enhance=True,
-        preserve_colors=False, style_weight=1e3, tv_weight=0.002, laplacian_weight=10.0,
+        size=512,
+        iterations=300,
+        later_iterations=100,
+        scales=2,
+        pooling="avg",
+        enhance=True,
+        preserve_colors=False,
+        style_weight=1e3,
+        tv_weight=0.002,
+        laplacian_weight=10.0,
     ),
-}  # fmt: skip
+}
 
 
 # `vidstyle texture` (seed 000): style only, from white noise, every iteration run; a light TV (5 before the rescale).

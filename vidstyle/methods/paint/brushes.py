@@ -1,9 +1,4 @@
-"""Stroke types (parameter layouts) and the procedural brush textures their footprints sample.
-
-Parameters live in *normalized* canvas coordinates so one stroke list renders at any size with the
-same aspect ratio: x, y are fractions of the width and height, lengths (width, height, radii) are
-fractions of the canvas's long side, angles are radians measured clockwise on screen (image y
-points down), colours are RGB in [0, 1] and alpha is in [0, 1].
+"""The procedural brush textures that stroke footprints sample (parameter layouts: `layouts`).
 
 Textures are alpha maps in a (v, u) tile: u runs along the stroke (−1 at the head, +1 at the
 tail), v across it. They are generated from a fixed seed (no files, no downloads), a few variants
@@ -13,76 +8,16 @@ are what gives a stroke's position, size and angle a non-zero gradient under a p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
 
-from vidstyle.errors import ConfigError
+from vidstyle.methods.paint.layouts import spec_for
 
 TEXTURE_HEIGHT = 48
 TEXTURE_WIDTH = 96
 VARIANTS = 4
-
-
-@dataclass(frozen=True)
-class StrokeSpec:
-    """Where each quantity sits in a stroke's parameter vector."""
-
-    name: str
-    param_names: tuple[str, ...]
-    color0: tuple[int, int, int]
-    color1: tuple[int, int, int]  # == color0 for single-colour strokes
-    alpha: int
-    points: tuple[tuple[int, int], ...]  # (x, y) index pairs that move with the flow
-    lengths: tuple[int, ...]  # indices measured in long-side units (scale with zoom)
-    angle: int | None  # index of the rotation angle, None for strokes without one
-
-    @property
-    def dim(self) -> int:
-        return len(self.param_names)
-
-
-OIL = StrokeSpec(
-    name="oil",
-    param_names=("x", "y", "w", "h", "theta", "r0", "g0", "b0", "r1", "g1", "b1", "alpha"),
-    color0=(5, 6, 7),
-    color1=(8, 9, 10),
-    alpha=11,
-    points=((0, 1),),
-    lengths=(2, 3),
-    angle=4,
-)
-RECT = StrokeSpec(
-    name="rect",
-    param_names=("x", "y", "w", "h", "theta", "r", "g", "b", "alpha"),
-    color0=(5, 6, 7),
-    color1=(5, 6, 7),
-    alpha=8,
-    points=((0, 1),),
-    lengths=(2, 3),
-    angle=4,
-)
-BEZIER = StrokeSpec(
-    name="bezier",
-    param_names=("x0", "y0", "x1", "y1", "x2", "y2", "r0", "r1", "r0c", "g0", "b0", "r1c", "g1", "b1", "alpha"),
-    color0=(8, 9, 10),
-    color1=(11, 12, 13),
-    alpha=14,
-    points=((0, 1), (2, 3), (4, 5)),
-    lengths=(6, 7),
-    angle=None,
-)
-SPECS: dict[str, StrokeSpec] = {s.name: s for s in (OIL, RECT, BEZIER)}
-STROKE_TYPES = tuple(SPECS)
-
-
-def spec_for(stroke_type: str) -> StrokeSpec:
-    try:
-        return SPECS[stroke_type]
-    except KeyError:
-        raise ConfigError(f"unknown stroke type '{stroke_type}': use one of {', '.join(STROKE_TYPES)}") from None
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -126,7 +61,8 @@ def _rect_texture(rng: np.random.RandomState) -> np.ndarray:
     """A flat, nearly uniform rectangle with soft edges and a faint paper grain."""
     u, v = _grid()
     edge = _smoothstep((1.0 - np.abs(u)) / 0.1) * _smoothstep((1.0 - np.abs(v)) / 0.14)
-    grain = 1.0 - 0.05 * (0.5 + 0.5 * np.outer(_noise1d(rng, TEXTURE_HEIGHT, ((17, 1.0),)), _noise1d(rng, TEXTURE_WIDTH, ((23, 1.0),))))
+    across, along = _noise1d(rng, TEXTURE_HEIGHT, ((17, 1.0),)), _noise1d(rng, TEXTURE_WIDTH, ((23, 1.0),))
+    grain = 1.0 - 0.05 * (0.5 + 0.5 * np.outer(across, along))
     return edge * grain
 
 
@@ -138,7 +74,8 @@ def _bezier_texture(rng: np.random.RandomState) -> np.ndarray:
     u, v = _grid()
     side = _smoothstep((1.0 - np.abs(v)) / 0.3)
     pooling = 0.82 + 0.18 * np.abs(v) ** 3
-    gran = 1.0 - 0.08 * (0.5 + 0.5 * np.outer(_noise1d(rng, TEXTURE_HEIGHT, ((11, 1.0),)), _noise1d(rng, TEXTURE_WIDTH, ((9, 1.0), (29, 0.5)))))
+    across, along = _noise1d(rng, TEXTURE_HEIGHT, ((11, 1.0),)), _noise1d(rng, TEXTURE_WIDTH, ((9, 1.0), (29, 0.5)))
+    gran = 1.0 - 0.08 * (0.5 + 0.5 * np.outer(across, along))
     wash = 1.0 - 0.06 * (0.5 + 0.5 * _noise1d(rng, TEXTURE_WIDTH, ((3, 1.0),)))[None, :]
     return side * pooling * gran * wash
 
@@ -146,7 +83,7 @@ def _bezier_texture(rng: np.random.RandomState) -> np.ndarray:
 _GENERATORS = {"oil": _oil_texture, "rect": _rect_texture, "bezier": _bezier_texture}
 
 
-@lru_cache(maxsize=None)
+@cache
 def texture_bank(stroke_type: str, seed: int = 0) -> np.ndarray:
     """(VARIANTS, TEXTURE_HEIGHT, TEXTURE_WIDTH) float32 alpha in [0, 1], deterministic."""
     spec_for(stroke_type)

@@ -35,7 +35,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from vidstyle.methods.paint.brushes import TEXTURE_HEIGHT, TEXTURE_WIDTH, StrokeSpec, spec_for
+from vidstyle.methods.paint.brushes import TEXTURE_HEIGHT, TEXTURE_WIDTH, texture_atlas
+from vidstyle.methods.paint.layouts import StrokeSpec, spec_for
 
 MAX_ALPHA = 0.999  # keeps log(1 − α) finite; visually opaque
 BEZIER_SEGMENTS = 8
@@ -77,11 +78,12 @@ def _affine_footprint(spec, params, variant, X, Y, height, width, atlas):
     long_side = float(max(height, width))
     variants = atlas.shape[-1] // TEXTURE_WIDTH
     aw = float(variants * TEXTURE_WIDTH)
-    cx = params[..., 0] * width
-    cy = params[..., 1] * height
-    hw = (params[..., 2] * (0.5 * long_side)).clamp(min=0.35)
-    hh = (params[..., 3] * (0.5 * long_side)).clamp(min=0.35)
-    th = params[..., 4]
+    ix, iy = spec.centre
+    cx = params[..., ix] * width
+    cy = params[..., iy] * height
+    hw = (params[..., spec.length] * (0.5 * long_side)).clamp(min=0.35)
+    hh = (params[..., spec.thickness] * (0.5 * long_side)).clamp(min=0.35)
+    th = params[..., spec.angle]
     cos, sin = torch.cos(th), torch.sin(th)
     kx = (TEXTURE_WIDTH - 1) / aw  # gx = kx·u + ox
     ox = (2.0 * variant.to(params.dtype) * TEXTURE_WIDTH + TEXTURE_WIDTH) / aw - 1.0
@@ -100,18 +102,18 @@ def _affine_footprint(spec, params, variant, X, Y, height, width, atlas):
     grid = torch.stack((gx, gy), dim=-1)
     alpha = _sample(atlas, grid) * e(params[..., spec.alpha].clamp(0.0, 1.0))
     t = None
-    if spec.color1 != spec.color0:
+    if spec.two_colours:
         t = torch.addcmul(e(-(ox - kx) / (2 * kx)), gx, e(torch.full_like(ox, 1.0 / (2 * kx))))
     return alpha, t
 
 
-def _bezier_uv(params: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, height: int, width: int):
+def _bezier_uv(spec: StrokeSpec, params: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, height: int, width: int):
     """Stroke coordinates of a quadratic Bézier band: u from the nearest curve point's parameter,
     v = signed distance / local radius. The curve is a polyline of BEZIER_SEGMENTS segments."""
     long_side = float(max(height, width))
-    p = [(params[..., 2 * i, None, None] * width, params[..., 2 * i + 1, None, None] * height) for i in range(3)]
-    r0 = (params[..., 6, None, None] * long_side).clamp(min=0.35)
-    r1 = (params[..., 7, None, None] * long_side).clamp(min=0.35)
+    p = [(params[..., ix, None, None] * width, params[..., iy, None, None] * height) for ix, iy in spec.points]
+    radii = (params[..., spec.radii, None, None] * long_side).clamp(min=0.35)
+    r0, r1 = radii[..., 0, :, :], radii[..., 1, :, :]
     best_d2 = best_t = best_side = None
     n = BEZIER_SEGMENTS
     pts = []
@@ -161,13 +163,13 @@ def footprint(
     """
     if spec.name != "bezier":
         return _affine_footprint(spec, params, variant, X, Y, height, width, atlas)
-    u, v = _bezier_uv(params, X, Y, height, width)
+    u, v = _bezier_uv(spec, params, X, Y, height, width)
     variants = atlas.shape[-1] // TEXTURE_WIDTH
     shape = torch.broadcast_shapes(u.shape, v.shape)
     u, v = u.expand(shape), v.expand(shape)
     grid = _atlas_grid(u, v, variant[..., None, None].to(u.dtype), variants)
     alpha = _sample(atlas, grid) * params[..., spec.alpha, None, None].clamp(0.0, 1.0)
-    t = ((u.clamp(-1.0, 1.0) + 1.0) * 0.5) if spec.color1 != spec.color0 else None
+    t = ((u.clamp(-1.0, 1.0) + 1.0) * 0.5) if spec.two_colours else None
     return alpha, t
 
 
@@ -187,15 +189,16 @@ def composite(alpha: torch.Tensor, t: torch.Tensor | None, color0: torch.Tensor,
     color = torch.matmul(color0.transpose(-1, -2), flat)  # (…, 3, hw)
     if t is not None and color1 is not None:
         wt = (weight * t).reshape(flat.shape)
-        color = torch.baddbmm(color.reshape(-1, 3, flat.shape[-1]), (color1 - color0).transpose(-1, -2).reshape(-1, 3, shape[-3]), wt.reshape(-1, shape[-3], flat.shape[-1]))
+        delta = (color1 - color0).transpose(-1, -2).reshape(-1, 3, shape[-3])
+        color = torch.baddbmm(color.reshape(-1, 3, flat.shape[-1]), delta, wt.reshape(-1, shape[-3], flat.shape[-1]))
     return color.reshape(*shape[:-3], 3, shape[-2], shape[-1]), total
 
 
 def stroke_colors(spec: StrokeSpec, params: torch.Tensor):
-    c0 = params[..., list(spec.color0)].clamp(0.0, 1.0)
-    if spec.color1 == spec.color0:
+    c0 = params[..., spec.color0].clamp(0.0, 1.0)
+    if not spec.two_colours:
         return c0, None
-    return c0, params[..., list(spec.color1)].clamp(0.0, 1.0)
+    return c0, params[..., spec.color1].clamp(0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,8 +347,10 @@ def render_level(
         for sel in chunks:
             p = params[:, sel]
             # invalid slots: alpha 0 (folded into the alpha parameter, a small tensor)
-            p = torch.cat((p[..., : spec.alpha], (p[..., spec.alpha] * valid[:, sel]).unsqueeze(-1), p[..., spec.alpha + 1:]), dim=-1)
-            alpha, t = footprint(spec, p, variant[:, sel], X[sel][None, :, None], Y[sel][None, :, None], height, width, atlas)
+            masked = (p[..., spec.alpha] * valid[:, sel]).unsqueeze(-1)
+            p = torch.cat((p[..., : spec.alpha], masked, p[..., spec.alpha + 1 :]), dim=-1)
+            xs, ys = X[sel][None, :, None], Y[sel][None, :, None]
+            alpha, t = footprint(spec, p, variant[:, sel], xs, ys, height, width, atlas)
             c0, c1 = stroke_colors(spec, p)
             color, logt = composite(alpha, t, c0, c1)  # (B, nb, 3, ph, pw), (B, nb, 1, ph, pw)
             sub = idx[start * npix:(start + len(sel)) * npix]
@@ -387,8 +392,6 @@ def render_list(
     bsz, n, _ = params.shape
     device, dtype = params.device, params.dtype
     if atlas is None:
-        from vidstyle.methods.paint.brushes import texture_atlas
-
         atlas = texture_atlas(stroke_type, device)
     if background is None:
         background = torch.ones(bsz, 3, device=device, dtype=dtype)
@@ -406,8 +409,9 @@ def render_list(
         alpha, t = footprint(spec, p, variant[:, s:s + chunk], X, Y, height, width, atlas)
         if clip is not None:
             box = clip[:, s:s + chunk]
-            inside_x = (xs.view(1, 1, 1, width) >= box[..., 0, None, None] * width) & (xs.view(1, 1, 1, width) < box[..., 2, None, None] * width)
-            inside_y = (ys.view(1, 1, height, 1) >= box[..., 1, None, None] * height) & (ys.view(1, 1, height, 1) < box[..., 3, None, None] * height)
+            col, row = xs.view(1, 1, 1, width), ys.view(1, 1, height, 1)
+            inside_x = (col >= box[..., 0, None, None] * width) & (col < box[..., 2, None, None] * width)
+            inside_y = (row >= box[..., 1, None, None] * height) & (row < box[..., 3, None, None] * height)
             alpha = alpha * (inside_x & inside_y).to(dtype)
         c0, c1 = stroke_colors(spec, p)
         color, logt = composite(alpha, t, c0, c1)

@@ -5,100 +5,102 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vidstyle.config import check, check_weight, setting
-from vidstyle.methods.paint.brushes import STROKE_TYPES
-from vidstyle.methods.shared_settings import (
-    WEIGHTS_PANEL,
-    iterations_field,
-    later_iterations_field,
-    seed_field,
-    size_field,
-    style_layers_field,
-    temporal_weight_field,
-    weights_field,
-)
+import vidstyle.methods.shared_settings as shared
+from vidstyle.config import check, check_loss_weights, setting
+from vidstyle.methods.paint.layouts import STROKE_TYPES
 
 MAX_STROKES = 20000
 PAINTER = "Painter"
 
 
 @dataclass(frozen=True)
-class PaintSettings:
+class PaintSettings(shared.ColdFrameSettings):
     """Everything that changes a painted pixel; each field is one CLI option / settings-file key."""
 
     # what to paint with
     strokes: int = setting(500, "Stroke budget per frame, spread over the grid levels.", PAINTER)
-    stroke_type: str = setting("oil", "Brush: " + " | ".join(STROKE_TYPES) + ".", PAINTER, metavar="|".join(STROKE_TYPES))
-    size: int | None = size_field(None)
+    stroke_type: str = setting(
+        "oil", "Brush: " + " | ".join(STROKE_TYPES) + ".", PAINTER, metavar="|".join(STROKE_TYPES)
+    )
+    size: int | None = shared.size_field(None)
     levels: int | None = setting(None, "Grid levels m (1×1 … m×m blocks); default: from the stroke budget.", PAINTER)
     level_exponent: float = setting(2.5, "Level l gets a share ∝ m_l^exponent of the budget.", PAINTER, cli=False)
-    adaptive: float = setting(0.5, "0: strokes spread evenly over blocks; 1: by each block's error.", PAINTER, cli=False)
+    adaptive: float = setting(
+        0.5, "0: strokes spread evenly over blocks; 1: by each block's error.", PAINTER, cli=False
+    )
     slot_slack: float = setting(1.5, "Slots per block = ceil(slack · mean strokes per block).", PAINTER, cli=False)
-    margin: float = setting(0.3, "How far beyond its block a stroke may paint (fraction of a block).", PAINTER, cli=False)
+    margin: float = setting(
+        0.3, "How far beyond its block a stroke may paint (fraction of a block).", PAINTER, cli=False
+    )
     background: str | tuple[float, float, float] = setting(
         "mean", "Canvas colour under the strokes: mean | white | black | R,G,B in [0, 1].", PAINTER, cli=False
     )
     # optimization of the painting (first frame of a chain)
-    iterations: int = iterations_field(60)
+    iterations: int = shared.iterations_field(60)
     refine_iterations: int = setting(30, "Adam steps on all levels jointly after the last level.", PAINTER, cli=False)
     lr: float = setting(0.02, "Adam step (block units for positions/sizes, [0, 1] for colours).", PAINTER, cli=False)
-    canvas: int = setting(256, "Long side of the canvas the strokes are fitted on, px (output renders at any size).",
-                          PAINTER, metavar="PX")  # fmt: skip
-    sinkhorn_weight: float = setting(0.1, "Weight of the Sinkhorn (optimal transport) term next to L1.", PAINTER, cli=False)
+    canvas: int = setting(
+        256,
+        "Long side of the canvas the strokes are fitted on, px (output renders at any size).",
+        PAINTER,
+        metavar="PX",
+    )
+    sinkhorn_weight: float = setting(
+        0.1, "Weight of the Sinkhorn (optimal transport) term next to L1.", PAINTER, cli=False
+    )
     sinkhorn_size: int = setting(24, "Long side of the per-block Sinkhorn grids.", PAINTER, cli=False)
     sinkhorn_blur: float = setting(0.05, "Sinkhorn blur, in units of a block's long side.", PAINTER, cli=False)
     # style stage (only when style images are given)
-    style_weight: float = setting(0.1, "Weight of the style loss.", WEIGHTS_PANEL, flag="--style-loss-weight")
-    content_weight: float = setting(1.0, "Weight of the content loss.", WEIGHTS_PANEL)
-    laplacian_weight: float = setting(0.0, "Laplacian (edge structure) loss, Li et al.; 0 = off.", WEIGHTS_PANEL)
+    style_weight: float = setting(0.1, "Weight of the style loss.", shared.WEIGHTS_PANEL, flag="--style-loss-weight")
+    content_weight: float = setting(1.0, "Weight of the content loss.", shared.WEIGHTS_PANEL)
+    laplacian_weight: float = setting(0.0, "Laplacian (edge structure) loss, Li et al.; 0 = off.", shared.WEIGHTS_PANEL)
     style_iterations: int = setting(100, "Adam steps of the style stage (with --style).", PAINTER)
     style_lr: float = setting(0.01, "Adam step of the style stage.", PAINTER, cli=False)
     style_shapes: bool = setting(False, "Let the style stage move and resize strokes, not only recolour them.", PAINTER)
-    style_size: int = setting(256, "Long side of the canvas the style stage renders and VGG sees, px.", PAINTER,
-                              cli=False)  # fmt: skip
-    style_layers: tuple[str, ...] = style_layers_field()
-    weights: str = weights_field()
+    style_size: int = setting(
+        256, "Long side of the canvas the style stage renders and VGG sees, px.", PAINTER, cli=False
+    )
+    style_layers: tuple[str, ...] = shared.style_layers_field()
+    weights: str = shared.weights_field()
     # video
-    later_iterations: int = later_iterations_field(25)
+    later_iterations: int = shared.later_iterations_field(25)
     later_lr_scale: float = setting(0.5, "Learning rate of warm-started frames relative to lr.", PAINTER, cli=False)
-    temporal_weight: float = temporal_weight_field(30.0)
-    reseed_trust: float = setting(0.15, "Reseed strokes where the smoothed flow trust is below this.", PAINTER, cli=False)
-    seed: int = seed_field()
+    temporal_weight: float = shared.temporal_weight_field(30.0)
+    reseed_trust: float = setting(
+        0.15, "Reseed strokes where the smoothed flow trust is below this.", PAINTER, cli=False
+    )
+    seed: int = shared.seed_field()
 
     def validate(self) -> PaintSettings:
-        check(isinstance(self.strokes, int) and not isinstance(self.strokes, bool), f"--strokes must be an integer, got {self.strokes!r}")
+        integer = isinstance(self.strokes, int) and not isinstance(self.strokes, bool)
+        check(integer, f"--strokes must be an integer, got {self.strokes!r}")
         check(0 < self.strokes <= MAX_STROKES, f"--strokes must be in 1..{MAX_STROKES}, got {self.strokes}")
-        check(self.stroke_type in STROKE_TYPES, f"unknown --stroke-type '{self.stroke_type}': use one of {', '.join(STROKE_TYPES)}")
+        known = ", ".join(STROKE_TYPES)
+        check(self.stroke_type in STROKE_TYPES, f"unknown --stroke-type '{self.stroke_type}': use one of {known}")
         check(self.size is None or self.size >= 16, f"--size must be at least 16 px, got {self.size}")
-        check(self.levels is None or 1 <= int(self.levels) <= 32, f"paint levels must be between 1 and 32, got {self.levels}")
+        levels_ok = self.levels is None or 1 <= int(self.levels) <= 32
+        check(levels_ok, f"paint levels must be between 1 and 32, got {self.levels}")
         check(0.0 <= self.margin < 0.5, f"paint margin must be in [0, 0.5), got {self.margin}")
         for name in ("iterations", "refine_iterations", "style_iterations", "later_iterations"):
             check(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be ≥ 0, got {getattr(self, name)}")
         check(self.canvas >= 16 and self.style_size >= 16, "paint canvas and style size must be at least 16 px")
         check(self.lr > 0 and self.style_lr > 0 and self.later_lr_scale > 0, "paint learning rates must be positive")
-        for name in ("sinkhorn_weight", "style_weight", "content_weight", "laplacian_weight", "temporal_weight"):
-            flag = "--style-loss-weight" if name == "style_weight" else "--" + name.replace("_", "-")
-            check_weight(getattr(self, name), flag)
+        check_loss_weights(
+            self, "sinkhorn_weight", "style_weight", "content_weight", "laplacian_weight", "temporal_weight"
+        )
         check(0.0 <= self.reseed_trust <= 1.0, f"paint reseed trust must be in [0, 1], got {self.reseed_trust}")
         check(0.0 <= self.adaptive <= 1.0, f"paint adaptive must be in [0, 1], got {self.adaptive}")
         check(self.slot_slack >= 1.0, f"paint slot slack must be ≥ 1, got {self.slot_slack}")
         if isinstance(self.background, str):
-            check(self.background in ("mean", "white", "black"),
-                  f"paint background must be mean, white, black or an RGB triple, got '{self.background}'")  # fmt: skip
+            named = self.background in ("mean", "white", "black")
+            check(named, f"paint background must be mean, white, black or an RGB triple, got '{self.background}'")
         else:
             check(len(tuple(self.background)) == 3, "paint background must be an RGB triple in [0, 1]")
-        check_layers(self.style_layers, "--style-layers")
-        check_weights(self.weights)
+        shared.check_layers(self.style_layers, "--style-layers")
+        shared.check_weights(self.weights)
         return self
 
     # --- MethodSettings ------------------------------------------------------------------------------
-    def output_long_side(self) -> int | None:
-        return self.size
-
-    def anchor_iterations(self) -> int:
-        """A warm anchor repaints from the previous anchor's strokes, like any later frame."""
-        return self.later_iterations
-
     def needs_palette(self) -> bool:
         return False
 
@@ -113,9 +115,16 @@ class PaintSettings:
 PRESETS: dict[str, dict[str, object]] = {
     "fast": dict(strokes=300, iterations=40, refine_iterations=15, later_iterations=15, style_iterations=60),
     "balanced": dict(),
-    "quality": dict(strokes=1500, iterations=100, refine_iterations=50, later_iterations=40, canvas=384,
-                    style_iterations=150, style_size=384),
-}  # fmt: skip
+    "quality": dict(
+        strokes=1500,
+        iterations=100,
+        refine_iterations=50,
+        later_iterations=40,
+        canvas=384,
+        style_iterations=150,
+        style_size=384,
+    ),
+}
 
 
 def auto_levels(strokes: int) -> int:
@@ -126,7 +135,7 @@ def auto_levels(strokes: int) -> int:
 def level_plan(settings: PaintSettings) -> list[tuple[int, int]]:
     """[(m, strokes of that level)] summing exactly to settings.strokes; levels with 0 are dropped."""
     m_max = settings.grid_levels
-    weights = [m ** settings.level_exponent for m in range(1, m_max + 1)]
+    weights = [m**settings.level_exponent for m in range(1, m_max + 1)]
     total = sum(weights)
     raw = [settings.strokes * w / total for w in weights]
     counts = [int(math.floor(r)) for r in raw]

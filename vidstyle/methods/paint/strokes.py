@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vidstyle.methods.paint.brushes import spec_for
+from vidstyle.methods.paint.layouts import spec_for
 from vidstyle.methods.paint.renderer import GROUPS, level_margin
 
 
@@ -30,7 +30,7 @@ class StrokeLevel:
     def slots(self) -> int:
         return int(self.params.shape[1])
 
-    def copy(self) -> "StrokeLevel":
+    def copy(self) -> StrokeLevel:
         return StrokeLevel(self.grid, self.params.copy(), self.valid.copy(), self.variant.copy())
 
 
@@ -51,8 +51,9 @@ class StrokeSet:
     def aspect(self) -> float:
         return self.width / self.height
 
-    def copy(self) -> "StrokeSet":
-        return StrokeSet(self.stroke_type, self.height, self.width, self.background.copy(), self.margin, [lv.copy() for lv in self.levels])
+    def copy(self) -> StrokeSet:
+        levels = [lv.copy() for lv in self.levels]
+        return StrokeSet(self.stroke_type, self.height, self.width, self.background.copy(), self.margin, levels)
 
     def block_order(self, grid: int) -> list[int]:
         """Blocks of an m×m level in paint order (parity groups, then row-major)."""
@@ -103,7 +104,7 @@ class StrokeSet:
         }
 
     @classmethod
-    def from_state(cls, state: dict) -> "StrokeSet":
+    def from_state(cls, state: dict) -> StrokeSet:
         return cls(
             stroke_type=state["stroke_type"],
             height=int(state["height"]),

@@ -9,72 +9,87 @@ fit (other stroke type or aspect ratio). Otherwise it is warm-started: previous 
 along the flow, lost ones reseeded, all re-optimized for `later_iterations` steps against L1 to
 the frame (with styles: the style objective, whose content term is that L1) plus a temporal term
 toward the previous painting warped along the flow.
+
+stats["iterations"] counts every optimizer step the frame ran: for a fresh frame
+`levels × iterations + refine_iterations (+ style_iterations when styled)`, with that breakdown
+in stats["levels"], ["level_iterations"], ["refine_iterations"], ["style_iterations"].
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidstyle.config import check_blend
+from vidstyle.device import resolve_device
 from vidstyle.errors import ConfigError
-from vidstyle.methods.base import FrameContext, FrameResult
-from vidstyle.methods.paint.painter import (
-    Painter,
-    fit_size,
-    render_levels,
-    to_tensor,
-    to_tensors,
-    to_uint8,
-)
+from vidstyle.events import EventCallback
+from vidstyle.geometry import fit_within, image_size
+from vidstyle.methods.base import FrameContext, FrameResult, StylizerInfo
+from vidstyle.methods.paint.painting import FrameProgress, Painter
 from vidstyle.methods.paint.settings import PaintSettings
+from vidstyle.methods.paint.stroke_tensors import LevelTensors, block_chunk, render_levels, stack_levels
 from vidstyle.methods.paint.strokes import StrokeSet
-from vidstyle.methods.paint.style import StyleObjective, style_grams
+from vidstyle.methods.paint.style import StyleObjective
+from vidstyle.tensors import to_tensor, to_uint8
+
+if TYPE_CHECKING:
+    from vidstyle.methods.registry import MethodSpec
+
+Item = tuple[FrameContext, Any]
+CanvasLoss = Callable[[torch.Tensor], torch.Tensor]
 
 
 class PaintStylizer:
+    """Prepared once per worker (textures, VGG and Gram targets when styled), then frame after frame."""
+
     def __init__(
         self,
         settings: PaintSettings | None = None,
-        style_images: Sequence[np.ndarray] = (),
+        styles: Sequence[np.ndarray] = (),
         style_weights: Sequence[float] | None = None,
         extractor: torch.nn.Module | None = None,
         device: str | torch.device = "cpu",
+        on_event: EventCallback | None = None,
     ) -> None:
         self.settings = settings or PaintSettings()
         self.device = torch.device(device)
+        self.on_event = on_event
         self.painter = Painter(self.settings, self.device)
-        self.style_images = [np.asarray(s) for s in style_images]
-        for img in self.style_images:
+        styles = [np.asarray(s) for s in styles]
+        for img in styles:
             if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
                 raise ConfigError("style images must be RGB uint8 arrays (H, W, 3)")
-        if style_weights is not None:
-            style_weights = [float(w) for w in style_weights]
-            if len(style_weights) != len(self.style_images):
-                raise ConfigError(f"{len(style_weights)} style weights for {len(self.style_images)} style images")
-            if any(w < 0 for w in style_weights) or (style_weights and sum(style_weights) <= 0):
-                raise ConfigError("style weights must be ≥ 0 and not all zero")
+        self.extractor = None
         self.objective: StyleObjective | None = None
-        if self.style_images:
+        if styles:
+            weights = check_blend(list(style_weights or []), len(styles))
             s = self.settings
             if extractor is None:
                 from vidstyle.features.vgg import build_extractor
 
-                extractor = build_extractor(s.style_layers, device=self.device)
-            grams = style_grams(extractor, self.style_images, s.style_size, s.style_layers, self.device)
-            self.objective = StyleObjective(
-                extractor, grams, style_weights, s.style_weight, s.content_weight, s.laplacian_weight
-            )
+                extractor = build_extractor(s.style_layers, weights=s.weights, device=self.device)
+            from vidstyle.methods.style_targets import blended_grams
+
+            grams = blended_grams(extractor, styles, weights, s.style_size, s.style_layers, self.device)
+            self.extractor = extractor
+            self.objective = StyleObjective(extractor, grams, s.style_weight, s.content_weight, s.laplacian_weight)
+
+    def describe(self) -> StylizerInfo:
+        """VGG weights only when a style stage runs: strokes alone need no network."""
+        info = getattr(self.extractor, "info", None) if self.objective is not None else None
+        return StylizerInfo("paint", str(self.device), "fp32", info.record() if info is not None else None)
 
     # -------------------------------------------------------------------------------------------
     def stylize(self, ctx: FrameContext, state: Any | None) -> FrameResult:
         return self.stylize_batch([(ctx, state)])[0]
 
-    def stylize_batch(self, items: list[tuple[FrameContext, Any | None]]) -> list[FrameResult]:
+    def stylize_batch(self, items: list[Item]) -> list[FrameResult]:
         """Frames of the same size and kind (fresh / warm with the same stroke layout) are
         optimized together as one batch; the rest in further batches."""
         results: list[FrameResult | None] = [None] * len(items)
@@ -85,7 +100,7 @@ class PaintStylizer:
                 raise ConfigError("frames must be RGB arrays (H, W, 3)")
             prev = self._usable_state(ctx, state)
             if prev is None:
-                key = ("fresh", frame.shape, ctx.iterations)
+                key: tuple = ("fresh", frame.shape, ctx.iterations)
             else:
                 layout = tuple((lv.grid, lv.params.shape) for lv in prev.levels)
                 key = ("warm", frame.shape, ctx.iterations, layout, ctx.mask is None)
@@ -105,17 +120,16 @@ class PaintStylizer:
             prev = StrokeSet.from_state(state["strokes"])
         except (KeyError, TypeError):
             return None
-        h, w = ctx.frame.shape[:2]
-        if prev.stroke_type != self.settings.stroke_type or not math.isclose(prev.aspect, w / h, rel_tol=0.02):
+        width, height = image_size(ctx.frame)
+        if prev.stroke_type != self.settings.stroke_type or not math.isclose(prev.aspect, width / height, rel_tol=0.02):
             return None
         return prev
 
     def _targets(self, frames: list[np.ndarray]) -> torch.Tensor:
-        h, w = frames[0].shape[:2]
-        oh, ow = fit_size(h, w, self.settings.canvas)
-        return to_tensor(frames, oh, ow, self.device)
+        width, height = image_size(frames[0])
+        return to_tensor(frames, self.device, size=fit_within(width, height, self.settings.canvas))
 
-    def _pull_loss(self, items, height, width):
+    def _pull_loss(self, items: list[Item], height: int, width: int) -> CanvasLoss | None:
         """Pull (anchor join) term at the optimization size, or None: like the temporal term,
         temporal_weight × Pull.weight × masked MSE to the pull target (as the Gatys method)."""
         pulls = [ctx.pull for ctx, _ in items]
@@ -131,72 +145,77 @@ class PaintStylizer:
                 targets.append(p.target)
                 weights.append(float(p.weight) * self.settings.temporal_weight)
                 masks.append(np.ones(ctx.frame.shape[:2], np.float32) if p.mask is None else p.mask.astype(np.float32))
-        tgt = to_tensor(targets, height, width, self.device)
-        mask = F.interpolate(torch.from_numpy(np.stack(masks))[:, None].to(self.device), size=(height, width), mode="area")
-        w = torch.tensor(weights, device=self.device)
+        target = to_tensor(targets, self.device, size=(width, height))
+        mask = torch.from_numpy(np.stack(masks))[:, None].to(self.device)
+        mask = F.interpolate(mask, size=(height, width), mode="area")
+        weight = torch.tensor(weights, device=self.device)
 
-        def loss(canvas):
-            return w * (mask * (canvas - tgt) ** 2).mean(dim=(1, 2, 3))
+        def loss(canvas: torch.Tensor) -> torch.Tensor:
+            return weight * (mask * (canvas - target) ** 2).mean(dim=(1, 2, 3))
 
         return loss
 
     def _style_targets(self, targets: torch.Tensor) -> torch.Tensor:
-        s = self.settings
-        _, _, h, w = targets.shape
-        sh, sw = fit_size(h, w, s.style_size) if max(h, w) > s.style_size else (h, w)
-        if (sh, sw) == (h, w):
+        """The content at the style stage's size (`style_size` long side, never enlarged)."""
+        _, _, height, width = targets.shape
+        sw, sh = fit_within(width, height, self.settings.style_size)
+        if (sh, sw) == (height, width):
             return targets
         return F.interpolate(targets, size=(sh, sw), mode="area")
 
-    def _finish(self, items, levels, bg, stats) -> list[FrameResult]:
-        first = items[0][0].frame
-        h, w = first.shape[:2]
-        sets = self.painter.wrap(levels, bg, h, w)
+    def _finish(
+        self, items: list[Item], levels: list[LevelTensors], bg: torch.Tensor, stats: dict[str, float]
+    ) -> list[FrameResult]:
+        width, height = image_size(items[0][0].frame)
+        painter = self.painter
+        sets = painter.wrap(levels, bg, height, width)
+        stacked = stack_levels(sets, self.device)
+        chunk = block_chunk(height, width)
         with torch.no_grad():
-            chunk = max(1, int(4e6 // max(1, h * w // 4)))
             images = render_levels(
-                self.settings.stroke_type, to_tensors(sets, self.device), bg, h, w, self.painter.margin, self.painter.atlas, chunk
+                self.settings.stroke_type, stacked, bg, height, width, painter.margin, painter.atlas, chunk
             )
         out = []
-        for b, s in enumerate(sets):
-            st = dict(stats)
-            st["strokes"] = float(s.n_strokes)
-            out.append(FrameResult(image=to_uint8(images[b]), state={"strokes": s.to_state()}, stats=st))
+        for b, strokes in enumerate(sets):
+            frame_stats = dict(stats, strokes=float(strokes.n_strokes))
+            out.append(FrameResult(image=to_uint8(images[b]), state={"strokes": strokes.to_state()}, stats=frame_stats))
         return out
 
-    def _fresh(self, items) -> list[FrameResult]:
+    def _fresh(self, items: list[Item]) -> list[FrameResult]:
         t0 = time.perf_counter()
-        frames = [np.ascontiguousarray(ctx.frame) for ctx, _ in items]
-        targets = self._targets(frames)
+        targets = self._targets([np.ascontiguousarray(ctx.frame) for ctx, _ in items])
+        _, _, height, width = targets.shape
+        progress = FrameProgress(self.on_event, self.painter.stages(self.objective is not None))
+        pull = self._pull_loss(items, height, width)
         iterations = items[0][0].iterations
-        _, _, oh, ow = targets.shape
-        pull = self._pull_loss(items, oh, ow)
-        levels, bg, stats = self.painter.paint_tensors(targets, iterations=iterations, extra_loss=pull)
+        levels, bg, stats = self.painter.paint_tensors(targets, iterations, extra_loss=pull, progress=progress)
         if self.objective is not None:
-            st = self._style_targets(targets)
-            self.objective.set_content(st)
-            objective = self.objective
+            content = self._style_targets(targets)
+            objective: CanvasLoss = self.objective.set_content(content)
             if pull is not None:
-                spull = self._pull_loss(items, st.shape[2], st.shape[3])
-                objective = lambda c: self.objective(c) + spull(c)  # noqa: E731
-            stats.update(self.painter.style_tensors(levels, bg, st, objective))
+                style_pull = self._pull_loss(items, content.shape[2], content.shape[3])
+                styled = self.objective
+                objective = lambda c: styled(c) + style_pull(c)  # noqa: E731
+            stats.update(self.painter.style_tensors(levels, bg, content, objective, progress=progress))
+            stats["iterations"] += stats["style_iterations"]
         stats["seconds"] = time.perf_counter() - t0
         stats["warm"] = 0.0
         return self._finish(items, levels, bg, stats)
 
-    def _warm(self, items) -> list[FrameResult]:
+    def _warm(self, items: list[Item]) -> list[FrameResult]:
         t0 = time.perf_counter()
-        frames = [np.ascontiguousarray(ctx.frame) for ctx, _ in items]
         prev = [StrokeSet.from_state(state["strokes"]) for _, state in items]
-        targets = self._targets(frames)
-        _, _, oh, ow = targets.shape
-        levels = to_tensors(prev, self.device)
+        targets = self._targets([np.ascontiguousarray(ctx.frame) for ctx, _ in items])
+        _, _, height, width = targets.shape
+        levels = stack_levels(prev, self.device)
         bg = torch.from_numpy(np.stack([p.background for p in prev])).float().to(self.device)
-        flows = torch.from_numpy(np.stack([np.asarray(ctx.flow, np.float32) for ctx, _ in items])).permute(0, 3, 1, 2).to(self.device)
+        flows = np.stack([np.asarray(ctx.flow, np.float32) for ctx, _ in items])
+        flows_t = torch.from_numpy(flows).permute(0, 3, 1, 2).to(self.device)
         masks = None
         if items[0][0].mask is not None:
-            masks = torch.from_numpy(np.stack([np.asarray(ctx.mask, np.float32) for ctx, _ in items]))[:, None].to(self.device)
-        extra = self._pull_loss(items, oh, ow)
+            masks = torch.from_numpy(np.stack([np.asarray(ctx.mask, np.float32) for ctx, _ in items]))
+            masks = masks[:, None].to(self.device)
+        extra = self._pull_loss(items, height, width)
         l1_weight = 1.0
         if self.objective is not None:
             # the style objective (with its content L1) at the optimization size replaces the plain L1
@@ -204,9 +223,20 @@ class PaintStylizer:
             pull = extra
             extra = (lambda c: objective(c) + pull(c)) if pull is not None else objective  # noqa: E731
             l1_weight = 0.0
+        progress = FrameProgress(self.on_event, 1)
+        iterations = items[0][0].iterations
         levels, stats = self.painter.repaint_tensors(
-            targets, levels, bg, flows, masks, iterations=items[0][0].iterations, extra_loss=extra, l1_weight=l1_weight
+            targets, levels, bg, flows_t, masks, iterations, extra, l1_weight=l1_weight, progress=progress
         )
         stats["seconds"] = time.perf_counter() - t0
         stats["warm"] = 1.0
         return self._finish(items, levels, bg, stats)
+
+
+def build(spec: MethodSpec, device: str, on_event: EventCallback | None) -> PaintStylizer:
+    """The registry's entry point: a stylizer for `spec` (no styles: strokes only) on `device`."""
+    settings = spec.settings
+    if not isinstance(settings, PaintSettings):
+        raise ConfigError(f"--method paint got {type(settings).__name__} settings")
+    settings.validate()
+    return PaintStylizer(settings, spec.styles, spec.style_weights, None, resolve_device(device), on_event)
