@@ -304,3 +304,9 @@ def test_random_weights_refused_by_the_loader_outside_tests(monkeypatch):
     monkeypatch.setenv(RANDOM_WEIGHTS_ENV, "1")
     loaded = load_weights("random", count=2)
     assert len(loaded.convs) == 2 and loaded.info.source == "random"
+
+
+def test_settings_file_accepts_option_names(tmp_path):
+    data = load_toml(write_toml(tmp_path, "[gatys]\nlr = 0.05\nstyle_loss_weight = 30.0\n"))
+    s = gatys(None, data)
+    assert (s.learning_rate, s.style_weight) == (0.05, 30.0)

@@ -30,7 +30,7 @@ T = TypeVar("T")
 # Random VGG weights make plumbing tests fast but give unstyled, blurred images: only tests may use them.
 RANDOM_WEIGHTS_ENV = "VIDSTYLE_ALLOW_RANDOM_WEIGHTS"
 
-STILL, VIDEO = "still", "video"  # the scopes a setting can apply to (image vs stylize/preview/batch)
+STILL, VIDEO = "still", "video"  # the scopes a setting can apply to (image vs stylize/preview)
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def settings_tables() -> dict[str, type]:
 def check_toml(data: Mapping[str, Any], extra_keys: Iterable[str] = ()) -> None:
     """Reject typos: every key is a table of a settings class, a field of one, or an allowed extra."""
     tables = settings_tables()
-    known_fields = {f.name for cls in tables.values() for f in fields(cls)}
+    known_fields = {key for cls in tables.values() for key in file_keys(cls)}
     for key, value in data.items():
         if key in tables:
             if not isinstance(value, dict):
@@ -205,11 +205,21 @@ def check_toml(data: Mapping[str, Any], extra_keys: Iterable[str] = ()) -> None:
             raise ConfigError(f"unknown setting or table '{key}' in the settings file (tables: {', '.join(tables)})")
 
 
+def file_keys(cls: type) -> dict[str, str]:
+    """Settings-file key → field: each field's name, and its option's name with `_` (`lr`, `style_loss_weight`)."""
+    keys = {f.name: f.name for f in fields(cls)}
+    for f in fields(cls):
+        info = option_info(f)
+        if info is not None:
+            keys.setdefault(info.flag_for(f.name).removeprefix("--").replace("-", "_"), f.name)
+    return keys
+
+
 def toml_section(data: Mapping[str, Any], table: str, cls: type) -> dict[str, Any]:
-    """The keys meant for `cls`: matching top-level keys, then its own [table] (which wins)."""
-    known = {f.name for f in fields(cls)}
-    picked = {k: v for k, v in data.items() if k in known and not isinstance(v, dict)}
-    picked.update(data.get(table, {}))
+    """The values meant for `cls` by field: matching top-level keys, then its own [table] (which wins)."""
+    keys = file_keys(cls)
+    picked = {keys[k]: v for k, v in data.items() if k in keys and not isinstance(v, dict)}
+    picked.update({keys.get(k, k): v for k, v in data.get(table, {}).items()})
     return picked
 
 

@@ -65,3 +65,11 @@ class Interrupted(VidstyleError):
     """The user stopped the job (Ctrl-C); finished work is kept."""
 
     exit_code = 130
+
+
+def reason(exc: BaseException) -> str:
+    """A library's or the OS's own words for a failure, for the end of an error line: `strerror` without the
+    errno prefix and file name, else the first line of the message, no final stop."""
+    text = str(getattr(exc, "strerror", None) or exc).strip()
+    first = text.splitlines()[0].strip() if text else ""
+    return first.rstrip(".") or type(exc).__name__

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from vidstyle.errors import OutputError
+from vidstyle.errors import OutputError, reason
 
 
 def _umask() -> int:
@@ -32,14 +32,14 @@ def atomic_path(path: str | os.PathLike[str], what: str = "the output") -> Itera
         os.close(fd)
         os.chmod(name, 0o666 & ~_umask())
     except OSError as exc:
-        raise OutputError(f"cannot write {what} {target}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {what} {target}: {reason(exc)}") from None
     temporary = Path(name)
     try:
         yield temporary
         os.replace(temporary, target)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {what} {target}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {what} {target}: {reason(exc)}") from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

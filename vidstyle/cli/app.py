@@ -21,6 +21,7 @@ from vidstyle.cli.build import engine_settings, method_spec
 from vidstyle.cli.progress import ImageProgress, JobProgress, say
 from vidstyle.config import STILL, VIDEO
 from vidstyle.errors import ConfigError, Interrupted, VidstyleError
+from vidstyle.methods.gatys.settings import TEXTURE
 
 app = typer.Typer(
     add_completion=False,
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")
+TEXTURE_DEFAULTS = {f"opt_{name}": value for name, value in TEXTURE.items()}  # shown in `texture --help`
 TEXTURE_FLAGS = (
     "--size",
     "--iterations",
@@ -72,9 +74,15 @@ def _check_outputs(outputs: list[Path | None], inputs: list[Path], overwrite: bo
 
 
 def _refuse_exports(method: str, **exports: Path | None) -> None:
+    """Stroke exports need a method whose results are strokes."""
+    from vidstyle.methods.registry import METHODS, method_entry
+
+    painters = " and ".join(name for name, entry in METHODS.items() if entry.strokes)
     for flag, value in exports.items():
-        if value is not None and method != "paint":
-            raise ConfigError(f"--{flag.replace('_', '-')} does not apply to --method {method} (it is a paint option)")
+        if value is not None and not method_entry(method).strokes:
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} does not apply to --method {method} (it is a {painters} option)"
+            )
 
 
 @app.command()
@@ -118,7 +126,7 @@ def image(
     if spec.settings.needs_palette():
         spec = spec.with_palette(photo)
     result = _run_still(spec, photo, output, choices.device)
-    if choices.method == "paint":
+    if spec.entry.strokes:
         from vidstyle.cli.exports import paint_exports
 
         paint_exports(result, strokes_out, svg, process_video)
@@ -158,7 +166,7 @@ def _iterations_text(stats: dict) -> str:
 
 @app.command()
 @guarded
-@opt.with_setting_options(STILL, only=TEXTURE_FLAGS, defaults={"opt_size": 256, "opt_iterations": 300}, choices=False)
+@opt.with_setting_options(STILL, only=TEXTURE_FLAGS, defaults=TEXTURE_DEFAULTS, choices=False)
 def texture(
     sample: Annotated[Path, typer.Argument(help="Texture sample image (e.g. an ink painting).")],
     output: opt.Output,
@@ -170,7 +178,6 @@ def texture(
     import numpy as np
 
     from vidstyle.geometry import fit_long_side, image_size
-    from vidstyle.methods.gatys.settings import TEXTURE
 
     _check_outputs([output], [sample], overwrite)
     choices = opt.Choices("gatys", styles=[sample], device=device)
@@ -244,9 +251,9 @@ def stylize(
     with JobProgress(console) as progress:
         report = run_job(job, progress)
     if strokes_out is not None:
-        from vidstyle.methods.paint.export import save_strokes_json, strokes_from_state
+        from vidstyle.cli.exports import save_video_strokes
 
-        save_strokes_json(str(strokes_out), [strokes_from_state(state) for state in report.states])
+        save_video_strokes(strokes_out, report.states)
         say(console, f"wrote {strokes_out}: strokes of {len(report.states)} frames")
     resumed = f" (resumed {report.resumed_chunks} chunk(s))" if report.resumed_chunks else ""
     say(

@@ -30,3 +30,10 @@ def paint_exports(result: FrameResult, strokes_out: Path | None, svg: Path | Non
                 writer.write(frame)
             for _ in range(PROCESS_FPS):  # hold the finished painting for a second
                 writer.write(frame)
+
+
+def save_video_strokes(path: Path, states: list) -> None:
+    """The stroke list of every frame of a painted video, in order, as one JSON file."""
+    from vidstyle.methods.paint.export import save_strokes_json, strokes_from_state
+
+    save_strokes_json(str(path), [strokes_from_state(state) for state in states])

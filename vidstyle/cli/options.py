@@ -21,6 +21,7 @@ import typer
 from rich.markup import escape
 
 from vidstyle.config import field_type, option_info, settings_tables
+from vidstyle.methods.registry import METHODS
 
 IO, STYLE, RUN, VIDEO_PANEL, EXPORT = (
     "Input and output",
@@ -29,7 +30,7 @@ IO, STYLE, RUN, VIDEO_PANEL, EXPORT = (
     "Video and temporal coherence",
     "Painter",
 )
-METHOD_TABLES = ("gatys", "paint")
+METHOD_TABLES = tuple(METHODS)
 
 
 def _help(text: str) -> str:
@@ -217,16 +218,16 @@ Method = Annotated[
     typer.Option(
         "--method",
         "-m",
-        help="gatys (optimization against VGG-19) | paint (brush strokes).",
+        help=" | ".join(f"{name}: {entry.summary}" for name, entry in METHODS.items()) + ".",
         rich_help_panel=STYLE,
-        metavar="gatys|paint",
+        metavar="|".join(METHODS),
     ),
 ]
 Preset = Annotated[
     Optional[str],
     typer.Option(
         "--preset",
-        help="Bundle of settings: gatys fast | balanced | quality | ink; paint fast | balanced | quality.",
+        help="Bundle of settings; " + "; ".join(f"{n}: {' | '.join(e.presets)}" for n, e in METHODS.items()) + ".",
         rich_help_panel=STYLE,
         metavar="NAME",
     ),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidstyle.engine.settings import VideoSettings
-from vidstyle.errors import ClusterError
+from vidstyle.errors import ClusterError, reason
 from vidstyle.events import EventCallback
 from vidstyle.methods import MethodSpec
 
@@ -125,7 +125,7 @@ def connect_ray(address: str | None, resources: Resources) -> bool:
         raise
     except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError...
         where = f"at {address}" if address else "locally"
-        raise ClusterError(f"cannot start or join Ray {where}: {str(exc).splitlines()[0]}") from None
+        raise ClusterError(f"cannot start or join Ray {where}: {reason(exc)}") from None
     return True
 
 
@@ -177,7 +177,7 @@ class RayExecutor:
         try:
             self.descriptions = self.ray.get(ready)
         except Exception as exc:
-            raise ClusterError(f"a worker failed to start: {_first_line(exc)}") from None
+            raise ClusterError(f"a worker failed to start: {reason(exc)}") from None
 
     def describe(self) -> list[dict]:
         return self.descriptions
@@ -209,13 +209,13 @@ class RayExecutor:
         except (errors.RayActorError, errors.ActorDiedError, errors.ObjectLostError) as exc:
             if slot is not None:
                 self._replace(slot)
-            raise WorkerLost(_first_line(exc)) from None
+            raise WorkerLost(reason(exc)) from None
         except self.ray.exceptions.RayTaskError as exc:
             cause = exc.cause if hasattr(exc, "cause") else None
             if isinstance(cause, (self.ray.exceptions.RayActorError, self.ray.exceptions.ActorDiedError)):
                 if slot is not None:
                     self._replace(slot)
-                raise WorkerLost(_first_line(exc)) from None
+                raise WorkerLost(reason(exc)) from None
             from vidstyle.errors import VidstyleError
 
             if isinstance(cause, VidstyleError):
@@ -243,6 +243,3 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

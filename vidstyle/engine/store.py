@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from vidstyle.errors import OutputError
+from vidstyle.errors import OutputError, reason
 from vidstyle.fileio import atomic_write
 
 JOB_FILE = "job.json"
@@ -41,7 +41,7 @@ class WorkStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create the work directory {self.root}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot create the work directory {self.root}: {reason(exc)}") from None
         if not os.access(self.root, os.W_OK):
             raise OutputError(f"the work directory {self.root} is not writable")
         existing = self._read_job()

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from vidstyle.config import RANDOM_WEIGHTS_ENV
-from vidstyle.errors import WeightsError
+from vidstyle.errors import WeightsError, reason
 
 CONV_LAYERS = (
     "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
@@ -94,7 +94,7 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
-        raise WeightsError(f"cannot load weights {path}: {str(exc).splitlines()[0]}") from exc
+        raise WeightsError(f"cannot load weights {path}: {reason(exc)}") from exc
     if not isinstance(state, dict):
         raise WeightsError(f"{path} is not a state dict")
     return state

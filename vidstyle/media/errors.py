@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import os
 
-from vidstyle.errors import MediaError
-
-
-def reason(exc: BaseException) -> str:
-    """FFmpeg's or the OS's own words: `strerror` without the errno prefix and file name, no final stop."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip().rstrip(".") or type(exc).__name__
+from vidstyle.errors import MediaError, reason
 
 
 def media_error(path: str | os.PathLike[str], exc: BaseException) -> MediaError:

@@ -100,7 +100,7 @@ def save_image(path: PathLike, img: np.ndarray, quality: int = 95) -> Path:
 
 
 def _pixels(img: np.ndarray) -> np.ndarray:
-    """C-contiguous uint8: uint8 as is, [0, 1] floats (what the stylizers produce) rounded half up."""
+    """C-contiguous uint8: uint8 as is, [0, 1] floats (what the stylizers produce) rounded (ties to even)."""
     if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
         raise ValueError(f"image must be uint8 or float in [0, 1], got {img.dtype}")
     return np.ascontiguousarray(to_uint8(img))

@@ -31,6 +31,7 @@ class MethodEntry:
     settings: type  # a frozen dataclass implementing MethodSettings
     presets: Mapping[str, Mapping[str, Any]]
     style_required: bool  # False: the method runs without any style image
+    strokes: bool  # its results carry stroke lists (JSON / SVG / process-video exports apply)
     builder: str  # "module:function(spec, device, on_event) -> FrameStylizer", imported on use
 
     def build(self, spec: MethodSpec, device: str, on_event: EventCallback | None) -> FrameStylizer:
@@ -46,6 +47,7 @@ METHODS: dict[str, MethodEntry] = {
         GatysSettings,
         GATYS_PRESETS,
         style_required=True,
+        strokes=False,
         builder="vidstyle.methods.gatys.stylizer:build",
     ),
     "paint": MethodEntry(
@@ -54,6 +56,7 @@ METHODS: dict[str, MethodEntry] = {
         PaintSettings,
         PAINT_PRESETS,
         style_required=False,
+        strokes=True,
         builder="vidstyle.methods.paint.stylizer:build",
     ),
 }

@@ -158,4 +158,6 @@ PRESETS: dict[str, dict[str, object]] = {
 
 
 # `vidstyle texture` (seed 000): style only, from white noise, every iteration run; a light TV (5 before the rescale).
-TEXTURE: dict[str, object] = dict(content_weight=0.0, init="noise", tv_weight=0.0005, early_stop=0.0)
+TEXTURE: dict[str, object] = dict(
+    size=256, iterations=300, content_weight=0.0, init="noise", tv_weight=0.0005, early_stop=0.0
+)
