@@ -11,8 +11,6 @@ import pytest
 from vidstyle.color import (
     COLOR_METHODS,
     COV_EPS,
-    color_histogram_kl,
-    color_histogram_kl_mean,
     equalize_value_hsv,
     lab_reinhard_to_rgb,
     preserve_colors,
@@ -22,6 +20,7 @@ from vidstyle.color import (
     yiq_to_rgb,
 )
 from vidstyle.errors import ConfigError
+from vidstyle.metrics import color_histogram_kl, color_histogram_kl_mean
 
 LINEAR = ("mkl", "cholesky", "pca")
 
@@ -72,7 +71,14 @@ def _hadamard_image(mean: Triple, std: Triple) -> np.ndarray:
 
 def test_method_list() -> None:
     assert COLOR_METHODS == (
-        "none", "reinhard", "idt", "mkl", "histogram", "luminance", "cholesky", "pca",
+        "none",
+        "reinhard",
+        "idt",
+        "mkl",
+        "histogram",
+        "luminance",
+        "cholesky",
+        "pca",
     )
 
 
@@ -335,9 +341,7 @@ def test_preserve_colors_match_luminance_and_shape_check() -> None:
 def test_equalize_value_hsv_hand_values() -> None:
     # V levels (x255): 51, 102, 102, 204 -> S_k = cumulative share: .25, .75, .75, 1.0
     image = np.array([[[0.2, 0.1, 0.0], [0.4, 0.4, 0.2]], [[0.4, 0.0, 0.4], [0.8, 0.6, 0.8]]])
-    expected = np.array(
-        [[[0.25, 0.125, 0.0], [0.75, 0.75, 0.375]], [[0.75, 0.0, 0.75], [1.0, 0.75, 1.0]]]
-    )
+    expected = np.array([[[0.25, 0.125, 0.0], [0.75, 0.75, 0.375]], [[0.75, 0.0, 0.75], [1.0, 0.75, 1.0]]])
     out = equalize_value_hsv(image)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, expected, atol=1e-6)

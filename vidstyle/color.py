@@ -30,8 +30,7 @@ __all__ = [
     "IDT_BINS",
     "IDT_ITERATIONS",
     "IDT_SEED",
-    "color_histogram_kl",
-    "color_histogram_kl_mean",
+    "as_float_rgb",
     "equalize_value_hsv",
     "preserve_colors",
     "rgb_to_lab_reinhard",
@@ -91,7 +90,7 @@ _LMS_FLOOR = 1.0 / 255.0
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_float(image: np.ndarray, name: str = "image") -> np.ndarray:
+def as_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Read an image as float64 in [0, 1] units; float64 keeps the covariance maths exact."""
     arr = np.asarray(image)
     if arr.ndim < 2 or arr.shape[-1] != 3:
@@ -154,7 +153,7 @@ def _sym_power(cov: np.ndarray, power: float) -> np.ndarray:
 
 def rgb_to_yiq(image: np.ndarray) -> np.ndarray:
     """RGB -> NTSC YIQ (float64, unclipped), the luma/chroma split Gatys et al. 2016 use."""
-    return _apply(_as_float(image), _RGB_TO_YIQ)
+    return _apply(as_float_rgb(image), _RGB_TO_YIQ)
 
 
 def yiq_to_rgb(yiq: np.ndarray) -> np.ndarray:
@@ -168,7 +167,7 @@ def rgb_to_lab_reinhard(image: np.ndarray) -> np.ndarray:
     The RGB values are used as given (as in Reinhard's paper and most implementations; no
     sRGB linearisation). LMS is floored at 1/255 so black does not become -inf.
     """
-    lms = np.maximum(_apply(_as_float(image), _RGB_TO_LMS), _LMS_FLOOR)
+    lms = np.maximum(_apply(as_float_rgb(image), _RGB_TO_LMS), _LMS_FLOOR)
     return _apply(np.log10(lms), _LOGLMS_TO_LAB)
 
 
@@ -348,18 +347,14 @@ def transfer_color(source: np.ndarray, target: np.ndarray, method: str) -> np.nd
     Raises ConfigError for an unknown method name.
     """
     if not isinstance(method, str) or method not in _METHODS:
-        raise ConfigError(
-            f"unknown colour transfer method {method!r}; choose one of {', '.join(COLOR_METHODS)}"
-        )
-    src = _as_float(source, "source")
-    tgt = _as_float(target, "target")
+        raise ConfigError(f"unknown colour transfer method {method!r}; choose one of {', '.join(COLOR_METHODS)}")
+    src = as_float_rgb(source, "source")
+    tgt = as_float_rgb(target, "target")
     out = _METHODS[method](_pixels(src), _pixels(tgt))
     return _finish(out.reshape(src.shape))
 
 
-def preserve_colors(
-    stylized: np.ndarray, content: np.ndarray, match_luminance: bool = False
-) -> np.ndarray:
+def preserve_colors(stylized: np.ndarray, content: np.ndarray, match_luminance: bool = False) -> np.ndarray:
     """Keep the content's colours: YIQ luma from ``stylized``, I/Q chroma from ``content``.
 
     This is the recombination step of Gatys et al. 2016's luminance-only transfer. Because the
@@ -368,8 +363,8 @@ def preserve_colors(
     the content's luma (the paper's histogram matching, applied here after stylising instead
     of to the style image). Both images must have the same shape.
     """
-    sty = _as_float(stylized, "stylized")
-    con = _as_float(content, "content")
+    sty = as_float_rgb(stylized, "stylized")
+    con = as_float_rgb(content, "content")
     if sty.shape != con.shape:
         raise ValueError(f"stylized {sty.shape} and content {con.shape} must have the same shape")
     luma = _apply(sty, _RGB_TO_YIQ)[..., :1].reshape(-1, 1)
@@ -388,7 +383,7 @@ def equalize_value_hsv(image: np.ndarray, levels: int = 256) -> np.ndarray:
     equalizeHist. With H and S = 1 - min/max fixed, changing V scales R, G and B by V'/V,
     which is exactly the HSV -> RGB conversion of eq. 7; black pixels become grey V'.
     """
-    rgb = _as_float(image)
+    rgb = as_float_rgb(image)
     value = rgb.max(axis=-1)
     level = np.clip(np.rint(value * (levels - 1)), 0, levels - 1).astype(np.int64)
     cdf = np.cumsum(np.bincount(level.ravel(), minlength=levels)) / level.size
@@ -396,36 +391,3 @@ def equalize_value_hsv(image: np.ndarray, levels: int = 256) -> np.ndarray:
     ratio = new_value / np.maximum(value, 1e-12)
     out = np.where((value > 0)[..., None], rgb * ratio[..., None], new_value[..., None])
     return _finish(out)
-
-
-def _channel_histograms(image: np.ndarray, bins: int) -> np.ndarray:
-    """3 x bins normalised histograms over [0, 1]; bin = floor(v * bins) (uint8 k -> bin k)."""
-    pixels = _pixels(np.clip(_as_float(image), 0.0, 1.0))
-    idx = np.minimum((pixels * bins).astype(np.int64), bins - 1)
-    hist = np.stack([np.bincount(idx[:, k], minlength=bins) for k in range(3)])
-    return hist / max(len(pixels), 1)
-
-
-def color_histogram_kl(
-    a: np.ndarray, b: np.ndarray, bins: int = 256, eps: float = 1e-10
-) -> np.ndarray:
-    """Per-channel KL(P_a || P_b) of colour histograms, in nats, shape (3,) as R, G, B.
-
-    Seed 001's metric (lower = closer palettes): ``a`` is the image under test (a transfer
-    result), ``b`` the reference (the content). The seed gives neither direction nor
-    smoothing; this uses sum_i p_i log((p_i + eps) / (q_i + eps)), so empty bins of P_a add
-    nothing and bins empty in P_b only are large but finite. ``eps=0`` gives the unsmoothed
-    value, which is inf when P_a has mass where P_b has none (the "Inf" in the seed's table).
-    The images may differ in size.
-    """
-    p, q = _channel_histograms(a, bins), _channel_histograms(b, bins)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log((p + eps) / (q + eps)), 0.0)
-    return terms.sum(axis=1)
-
-
-def color_histogram_kl_mean(
-    a: np.ndarray, b: np.ndarray, bins: int = 256, eps: float = 1e-10
-) -> float:
-    """Mean over R, G, B of :func:`color_histogram_kl`: one number to rank methods by."""
-    return float(color_histogram_kl(a, b, bins=bins, eps=eps).mean())

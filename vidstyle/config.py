@@ -30,6 +30,21 @@ T = TypeVar("T")
 # Random VGG weights make plumbing tests fast but give unstyled, blurred images: only tests may use them.
 RANDOM_WEIGHTS_ENV = "VIDSTYLE_ALLOW_RANDOM_WEIGHTS"
 
+
+class Panel:
+    """Help panels, in the order a user reads them: every option names one of these."""
+
+    IO = "Input and output"
+    STYLE = "Style"
+    OPTIMIZATION = "Optimization"
+    WEIGHTS = "Loss weights"
+    COLOUR = "Colour"
+    MODEL = "Model and device"
+    PAINTER = "Painter"
+    VIDEO = "Video and temporal coherence"
+    RUN = "Distribution"
+
+
 STILL, VIDEO = "still", "video"  # the scopes a setting can apply to (image vs stylize/preview)
 
 

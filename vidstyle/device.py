@@ -25,6 +25,16 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def local_gpus() -> int:
+    """CUDA devices on this machine (0 without CUDA or without a CUDA build of torch)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:
+        return 0
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """`auto` → CUDA when present, else CPU; an unavailable or unknown device is a ConfigError."""
     import torch

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from vidstyle.color import as_float_rgb
 from vidstyle.flow import compute_flow, consistency_mask, to_gray_u8, warp
 
 __all__ = ["WarpError", "warp_error", "pair_warp_error", "seam_ratio", "psnr", "ssim", "color_kl"]
@@ -59,9 +60,7 @@ def _resize_for_flow(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
-def pair_warp_error(
-    mask: np.ndarray, backward: np.ndarray, stylized_prev: np.ndarray, stylized_t: np.ndarray
-) -> float:
+def pair_warp_error(mask: np.ndarray, backward: np.ndarray, stylized_prev: np.ndarray, stylized_t: np.ndarray) -> float:
     """Warp error of one pair given the input video's backward flow (t→t−1) and mask.
 
     ``Σ_x M(x) · Σ_c (V_t − warp(V_{t−1}, b))²(x, c) / (C · Σ_x M(x))`` with V in [0, 1], i.e.
@@ -234,13 +233,35 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float
 # --------------------------------------------------------------------------- colour
 
 
-def color_kl(a: np.ndarray, b: np.ndarray, bins: int = 256) -> np.ndarray:
-    """Per-channel KL divergence of colour histograms (seed 001's table), shape ``(3,)``.
+def _channel_histograms(image: np.ndarray, bins: int) -> np.ndarray:
+    """3 x bins normalised histograms over [0, 1]; bin = floor(v * bins) (uint8 k -> bin k)."""
+    pixels = np.clip(as_float_rgb(image), 0.0, 1.0).reshape(-1, 3)
+    idx = np.minimum((pixels * bins).astype(np.int64), bins - 1)
+    hist = np.stack([np.bincount(idx[:, k], minlength=bins) for k in range(3)])
+    return hist / max(len(pixels), 1)
 
-    Delegates to :func:`vidstyle.color.color_histogram_kl` (same argument order and meaning:
-    KL(P_a ‖ P_b), ``a`` the image under test, ``b`` the reference), imported lazily so this
-    module does not depend on the colour module at import time.
+
+def color_histogram_kl(a: np.ndarray, b: np.ndarray, bins: int = 256, eps: float = 1e-10) -> np.ndarray:
+    """Per-channel KL(P_a || P_b) of colour histograms, in nats, shape (3,) as R, G, B.
+
+    Seed 001's metric (lower = closer palettes): ``a`` is the image under test (a transfer
+    result), ``b`` the reference (the content). The seed gives neither direction nor
+    smoothing; this uses sum_i p_i log((p_i + eps) / (q_i + eps)), so empty bins of P_a add
+    nothing and bins empty in P_b only are large but finite. ``eps=0`` gives the unsmoothed
+    value, which is inf when P_a has mass where P_b has none (the "Inf" in the seed's table).
+    The images may differ in size.
     """
-    from vidstyle.color import color_histogram_kl
+    p, q = _channel_histograms(a, bins), _channel_histograms(b, bins)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log((p + eps) / (q + eps)), 0.0)
+    return terms.sum(axis=1)
 
+
+def color_histogram_kl_mean(a: np.ndarray, b: np.ndarray, bins: int = 256, eps: float = 1e-10) -> float:
+    """Mean over R, G, B of :func:`color_histogram_kl`: one number to rank methods by."""
+    return float(color_histogram_kl(a, b, bins=bins, eps=eps).mean())
+
+
+def color_kl(a: np.ndarray, b: np.ndarray, bins: int = 256) -> np.ndarray:
+    """Per-channel KL divergence of colour histograms (seed 001's table), shape ``(3,)``: KL(P_a ‖ P_b)."""
     return np.asarray(color_histogram_kl(a, b, bins=bins))

@@ -19,7 +19,7 @@ from rich.text import Text
 from vidstyle.cli import options as opt
 from vidstyle.cli.build import engine_settings, method_spec
 from vidstyle.cli.progress import ImageProgress, JobProgress, say
-from vidstyle.config import STILL, VIDEO
+from vidstyle.config import STILL, VIDEO, Panel
 from vidstyle.errors import ConfigError, Interrupted, VidstyleError
 from vidstyle.methods.gatys.settings import TEXTURE
 
@@ -269,9 +269,9 @@ def preview(
     input: Annotated[Path, typer.Argument(help="Input video.")],
     output: opt.Output,
     at: Annotated[
-        Optional[str], typer.Option("--at", help="Start time (HH:MM:SS.mmm or seconds).", rich_help_panel=opt.IO)
+        Optional[str], typer.Option("--at", help="Start time (HH:MM:SS.mmm or seconds).", rich_help_panel=Panel.IO)
     ] = None,
-    count: Annotated[int, typer.Option("--count", help="Frames to stylize.", rich_help_panel=opt.IO)] = 8,
+    count: Annotated[int, typer.Option("--count", help="Frames to stylize.", rich_help_panel=Panel.IO)] = 8,
     frames: opt.Frames = None,
     overwrite: opt.Overwrite = False,
     **settings: Any,

@@ -20,16 +20,9 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 from rich.markup import escape
 
-from vidstyle.config import field_type, option_info, settings_tables
+from vidstyle.config import Panel, field_type, option_info, settings_tables
 from vidstyle.methods.registry import METHODS
 
-IO, STYLE, RUN, VIDEO_PANEL, EXPORT = (
-    "Input and output",
-    "Style",
-    "Distribution",
-    "Video and temporal coherence",
-    "Painter",
-)
 METHOD_TABLES = tuple(METHODS)
 
 
@@ -190,9 +183,9 @@ def given_settings(values: dict[str, Any]) -> list[tuple[SettingOption, Any]]:
 
 
 # --- options that are not settings -----------------------------------------------------------------
-Output = Annotated[Path, typer.Option("--output", "-o", help="Output file.", rich_help_panel=IO, metavar="FILE")]
+Output = Annotated[Path, typer.Option("--output", "-o", help="Output file.", rich_help_panel=Panel.IO, metavar="FILE")]
 Overwrite = Annotated[
-    bool, typer.Option("--overwrite", help="Replace an existing output.", rich_help_panel=IO, metavar="")
+    bool, typer.Option("--overwrite", help="Replace an existing output.", rich_help_panel=Panel.IO, metavar="")
 ]
 Styles = Annotated[
     Optional[list[Path]],
@@ -200,7 +193,7 @@ Styles = Annotated[
         "--style",
         "-s",
         help="Style image; repeat to blend several (required by gatys, optional for paint).",
-        rich_help_panel=STYLE,
+        rich_help_panel=Panel.STYLE,
         metavar="IMAGE",
     ),
 ]
@@ -209,7 +202,7 @@ StyleBlend = Annotated[
     typer.Option(
         "--style-blend",
         help="Blend weight of each --style, in the same order (default: equal).",
-        rich_help_panel=STYLE,
+        rich_help_panel=Panel.STYLE,
         metavar="W",
     ),
 ]
@@ -219,7 +212,7 @@ Method = Annotated[
         "--method",
         "-m",
         help=" | ".join(f"{name}: {entry.summary}" for name, entry in METHODS.items()) + ".",
-        rich_help_panel=STYLE,
+        rich_help_panel=Panel.STYLE,
         metavar="|".join(METHODS),
     ),
 ]
@@ -228,7 +221,7 @@ Preset = Annotated[
     typer.Option(
         "--preset",
         help="Bundle of settings; " + "; ".join(f"{n}: {' | '.join(e.presets)}" for n, e in METHODS.items()) + ".",
-        rich_help_panel=STYLE,
+        rich_help_panel=Panel.STYLE,
         metavar="NAME",
     ),
 ]
@@ -240,63 +233,76 @@ Config = Annotated[
             "Settings file (TOML): [gatys], [paint], [video] and [encoder] tables; flags override "
             "it, it overrides the preset."
         ),
-        rich_help_panel=STYLE,
+        rich_help_panel=Panel.STYLE,
         metavar="FILE",
     ),
 ]
 Device = Annotated[
     str,
-    typer.Option("--device", help="auto | cpu | cuda.", rich_help_panel="Model and device", metavar="auto|cpu|cuda"),
+    typer.Option("--device", help="auto | cpu | cuda.", rich_help_panel=Panel.MODEL, metavar="auto|cpu|cuda"),
 ]
 Frames = Annotated[
     Optional[str],
-    typer.Option("--frames", help="Frame range A:B (half-open, 0-based).", rich_help_panel=IO, metavar="A:B"),
+    typer.Option("--frames", help="Frame range A:B (half-open, 0-based).", rich_help_panel=Panel.IO, metavar="A:B"),
 ]
 Start = Annotated[
     Optional[str],
-    typer.Option("--start", help="Start time (HH:MM:SS.mmm or seconds).", rich_help_panel=IO, metavar="TIME"),
+    typer.Option("--start", help="Start time (HH:MM:SS.mmm or seconds).", rich_help_panel=Panel.IO, metavar="TIME"),
 ]
-End = Annotated[Optional[str], typer.Option("--end", help="End time, exclusive.", rich_help_panel=IO, metavar="TIME")]
+End = Annotated[
+    Optional[str], typer.Option("--end", help="End time, exclusive.", rich_help_panel=Panel.IO, metavar="TIME")
+]
 Workers = Annotated[
     Optional[int],
     typer.Option(
-        "--workers", help="Worker actors (default: one per GPU, or per core).", rich_help_panel=RUN, show_default="auto"
+        "--workers",
+        help="Worker actors (default: one per GPU, or per core).",
+        rich_help_panel=Panel.RUN,
+        show_default="auto",
     ),
 ]
 Address = Annotated[
     Optional[str],
-    typer.Option("--address", help="Ray cluster address (or RAY_ADDRESS); default: local Ray.", rich_help_panel=RUN),
+    typer.Option(
+        "--address", help="Ray cluster address (or RAY_ADDRESS); default: local Ray.", rich_help_panel=Panel.RUN
+    ),
 ]
 GpusPerWorker = Annotated[
     Optional[float],
     typer.Option(
         "--gpus-per-worker",
         help="GPUs per worker (fractions allowed).",
-        rich_help_panel=RUN,
+        rich_help_panel=Panel.RUN,
         show_default="1 with CUDA",
     ),
 ]
 ThreadsPerWorker = Annotated[
     Optional[int],
-    typer.Option("--threads-per-worker", help="CPU threads per worker.", rich_help_panel=RUN, show_default="1"),
+    typer.Option("--threads-per-worker", help="CPU threads per worker.", rich_help_panel=Panel.RUN, show_default="1"),
 ]
 WorkDir = Annotated[
     Optional[Path],
     typer.Option(
         "--work-dir",
         help="Where finished work is kept for resume.",
-        rich_help_panel=RUN,
+        rich_help_panel=Panel.RUN,
         show_default="next to the output",
     ),
 ]
 KeepWork = Annotated[
-    bool, typer.Option("--keep-work", help="Keep the work directory after success.", rich_help_panel=RUN, metavar="")
+    bool,
+    typer.Option("--keep-work", help="Keep the work directory after success.", rich_help_panel=Panel.RUN, metavar=""),
 ]
 StrokesOut = Annotated[
-    Optional[Path], typer.Option("--strokes-out", help="paint: the stroke list(s) as JSON.", rich_help_panel=EXPORT)
+    Optional[Path],
+    typer.Option("--strokes-out", help="paint: the stroke list(s) as JSON.", rich_help_panel=Panel.PAINTER),
 ]
-Svg = Annotated[Optional[Path], typer.Option("--svg", help="paint: the painting as SVG.", rich_help_panel=EXPORT)]
+Svg = Annotated[
+    Optional[Path], typer.Option("--svg", help="paint: the painting as SVG.", rich_help_panel=Panel.PAINTER)
+]
 ProcessVideo = Annotated[
     Optional[Path],
-    typer.Option("--process-video", help="paint: the painting drawn stroke by stroke (mp4).", rich_help_panel=EXPORT),
+    typer.Option(
+        "--process-video", help="paint: the painting drawn stroke by stroke (mp4).", rich_help_panel=Panel.PAINTER
+    ),
 ]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from vidstyle import __version__
+from vidstyle.device import DEVICES, local_gpus
 from vidstyle.engine.executors import Resources
 from vidstyle.engine.plan import Plan, detect_cuts, histogram_distances, make_plan, shot_signature
 from vidstyle.engine.settings import EncoderSettings, VideoSettings
@@ -95,30 +96,23 @@ def resolve_resources(job: JobSpec) -> Resources:
         raise ConfigError(f"--workers must be at least 1, got {job.workers}")
     if job.gpus_per_worker is not None and job.gpus_per_worker < 0:
         raise ConfigError("--gpus-per-worker must be ≥ 0")
+    if job.device not in DEVICES and not job.device.startswith("cuda:"):
+        raise ConfigError(f"unknown --device '{job.device}': use {', '.join(DEVICES)}")
     threads = 1 if job.threads_per_worker is None else job.threads_per_worker
     if threads < 1:
         raise ConfigError("--threads-per-worker must be at least 1")
     gpus = job.gpus_per_worker
     if gpus is None:
-        gpus = 1.0 if job.device != "cpu" and _local_gpus() > 0 and job.address is None else 0.0
+        gpus = 1.0 if job.device != "cpu" and local_gpus() > 0 and job.address is None else 0.0
     if gpus > 0:
         device = "cuda"
-        workers = job.workers or max(1, int(_local_gpus() / gpus) if job.address is None else 1)
+        workers = job.workers or max(1, int(local_gpus() / gpus) if job.address is None else 1)
     else:
         device = "cpu" if job.device == "auto" else job.device
         workers = job.workers or max(1, (os.cpu_count() or 1) // threads)
     if job.in_process:
         workers = 1
     return Resources(workers, threads, gpus, device, keep_states=job.keep_states)
-
-
-def _local_gpus() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:
-        return 0
 
 
 def stylizer_summary(workers: list[dict]) -> str:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vidstyle.config import VIDEO, check, setting
+from vidstyle.config import VIDEO, Panel, check, setting
 from vidstyle.media.h264 import X264_PRESETS
 
 TEMPORAL_MODES = ("none", "prev", "flow")
 FLOW_PRESETS = ("ultrafast", "fast", "medium")
 
-PANEL = "Video and temporal coherence"
 V = (VIDEO,)
 
 
@@ -25,28 +24,33 @@ class VideoSettings:
     temporal: str = setting(
         "flow",
         "How a frame is tied to the previous one: none | prev | flow (optical flow).",
-        PANEL,
+        Panel.VIDEO,
         scopes=V,
         metavar="none|prev|flow",
     )
-    chunk_frames: int = setting(24, "Frames per chunk: the unit of parallel work and of resume.", PANEL, scopes=V)
-    seam_frames: int = setting(6, "Last frames of a chunk pulled toward the next chunk's anchor.", PANEL, scopes=V)
+    chunk_frames: int = setting(24, "Frames per chunk: the unit of parallel work and of resume.", Panel.VIDEO, scopes=V)
+    seam_frames: int = setting(
+        6, "Last frames of a chunk pulled toward the next chunk's anchor.", Panel.VIDEO, scopes=V
+    )
     seam_strength: float = setting(
-        30.0, "Pull at a chunk's last frame, relative to the temporal weight.", PANEL, scopes=V, cli=False
+        30.0, "Pull at a chunk's last frame, relative to the temporal weight.", Panel.VIDEO, scopes=V, cli=False
     )
     anchor_iterations: int = setting(
         0,
         "Iterations of an anchor warm-started from the previous anchor (0: the method's own choice).",
-        PANEL,
+        Panel.VIDEO,
         scopes=V,
         cli=False,
     )
-    shot_threshold: float = setting(0.35, "Shot-cut sensitivity, 0–1 (0 = no cut detection).", PANEL, scopes=V)
+    shot_threshold: float = setting(0.35, "Shot-cut sensitivity, 0–1 (0 = no cut detection).", Panel.VIDEO, scopes=V)
     flow_preset: str = setting(
-        "medium", "DIS optical flow preset: ultrafast | fast | medium.", PANEL, scopes=V, cli=False
+        "medium", "DIS optical flow preset: ultrafast | fast | medium.", Panel.VIDEO, scopes=V, cli=False
     )
     lockstep: int = setting(
-        1, "Chunks optimized together in one batch (GPU); fixed by the plan, not by the worker count.", PANEL, scopes=V
+        1,
+        "Chunks optimized together in one batch (GPU); fixed by the plan, not by the worker count.",
+        Panel.VIDEO,
+        scopes=V,
     )
 
     def validate(self) -> VideoSettings:
@@ -67,12 +71,8 @@ class VideoSettings:
 class EncoderSettings:
     """H.264 encoding of the output: changes the file, not the stylized pixels (not in the job key)."""
 
-    crf: int = setting(
-        18, "x264 constant rate factor, 0–51 (lower = better quality, bigger file).", "Input and output", scopes=V
-    )
-    x264_preset: str = setting(
-        "medium", "x264 speed/compression preset.", "Input and output", scopes=V, metavar="PRESET"
-    )
+    crf: int = setting(18, "x264 constant rate factor, 0–51 (lower = better quality, bigger file).", Panel.IO, scopes=V)
+    x264_preset: str = setting("medium", "x264 speed/compression preset.", Panel.IO, scopes=V, metavar="PRESET")
 
     def validate(self) -> EncoderSettings:
         check(0 <= self.crf <= 51, f"--crf must be in 0..51, got {self.crf}")

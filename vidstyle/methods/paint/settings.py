@@ -6,11 +6,10 @@ import math
 from dataclasses import dataclass
 
 import vidstyle.methods.shared_settings as shared
-from vidstyle.config import check, check_loss_weights, setting
+from vidstyle.config import Panel, check, check_loss_weights, setting
 from vidstyle.methods.paint.layouts import STROKE_TYPES
 
 MAX_STROKES = 20000
-PAINTER = "Painter"
 
 
 @dataclass(frozen=True)
@@ -18,56 +17,68 @@ class PaintSettings(shared.ColdFrameSettings):
     """Everything that changes a painted pixel; each field is one CLI option / settings-file key."""
 
     # what to paint with
-    strokes: int = setting(500, "Stroke budget per frame, spread over the grid levels.", PAINTER)
+    strokes: int = setting(500, "Stroke budget per frame, spread over the grid levels.", Panel.PAINTER)
     stroke_type: str = setting(
-        "oil", "Brush: " + " | ".join(STROKE_TYPES) + ".", PAINTER, metavar="|".join(STROKE_TYPES)
+        "oil", "Brush: " + " | ".join(STROKE_TYPES) + ".", Panel.PAINTER, metavar="|".join(STROKE_TYPES)
     )
     size: int | None = shared.size_field(None)
-    levels: int | None = setting(None, "Grid levels m (1×1 … m×m blocks); default: from the stroke budget.", PAINTER)
-    level_exponent: float = setting(2.5, "Level l gets a share ∝ m_l^exponent of the budget.", PAINTER, cli=False)
-    adaptive: float = setting(
-        0.5, "0: strokes spread evenly over blocks; 1: by each block's error.", PAINTER, cli=False
+    levels: int | None = setting(
+        None, "Grid levels m (1×1 … m×m blocks); default: from the stroke budget.", Panel.PAINTER
     )
-    slot_slack: float = setting(1.5, "Slots per block = ceil(slack · mean strokes per block).", PAINTER, cli=False)
+    level_exponent: float = setting(2.5, "Level l gets a share ∝ m_l^exponent of the budget.", Panel.PAINTER, cli=False)
+    adaptive: float = setting(
+        0.5, "0: strokes spread evenly over blocks; 1: by each block's error.", Panel.PAINTER, cli=False
+    )
+    slot_slack: float = setting(
+        1.5, "Slots per block = ceil(slack · mean strokes per block).", Panel.PAINTER, cli=False
+    )
     margin: float = setting(
-        0.3, "How far beyond its block a stroke may paint (fraction of a block).", PAINTER, cli=False
+        0.3, "How far beyond its block a stroke may paint (fraction of a block).", Panel.PAINTER, cli=False
     )
     background: str | tuple[float, float, float] = setting(
-        "mean", "Canvas colour under the strokes: mean | white | black | R,G,B in [0, 1].", PAINTER, cli=False
+        "mean", "Canvas colour under the strokes: mean | white | black | R,G,B in [0, 1].", Panel.PAINTER, cli=False
     )
     # optimization of the painting (first frame of a chain)
     iterations: int = shared.iterations_field(60)
-    refine_iterations: int = setting(30, "Adam steps on all levels jointly after the last level.", PAINTER, cli=False)
-    lr: float = setting(0.02, "Adam step (block units for positions/sizes, [0, 1] for colours).", PAINTER, cli=False)
+    refine_iterations: int = setting(
+        30, "Adam steps on all levels jointly after the last level.", Panel.PAINTER, cli=False
+    )
+    lr: float = setting(
+        0.02, "Adam step (block units for positions/sizes, [0, 1] for colours).", Panel.PAINTER, cli=False
+    )
     canvas: int = setting(
         256,
         "Long side of the canvas the strokes are fitted on, px (output renders at any size).",
-        PAINTER,
+        Panel.PAINTER,
         metavar="PX",
     )
     sinkhorn_weight: float = setting(
-        0.1, "Weight of the Sinkhorn (optimal transport) term next to L1.", PAINTER, cli=False
+        0.1, "Weight of the Sinkhorn (optimal transport) term next to L1.", Panel.PAINTER, cli=False
     )
-    sinkhorn_size: int = setting(24, "Long side of the per-block Sinkhorn grids.", PAINTER, cli=False)
-    sinkhorn_blur: float = setting(0.05, "Sinkhorn blur, in units of a block's long side.", PAINTER, cli=False)
+    sinkhorn_size: int = setting(24, "Long side of the per-block Sinkhorn grids.", Panel.PAINTER, cli=False)
+    sinkhorn_blur: float = setting(0.05, "Sinkhorn blur, in units of a block's long side.", Panel.PAINTER, cli=False)
     # style stage (only when style images are given)
-    style_weight: float = setting(0.1, "Weight of the style loss.", shared.WEIGHTS_PANEL, flag="--style-loss-weight")
-    content_weight: float = setting(1.0, "Weight of the content loss.", shared.WEIGHTS_PANEL)
-    laplacian_weight: float = setting(0.0, "Laplacian (edge structure) loss, Li et al.; 0 = off.", shared.WEIGHTS_PANEL)
-    style_iterations: int = setting(100, "Adam steps of the style stage (with --style).", PAINTER)
-    style_lr: float = setting(0.01, "Adam step of the style stage.", PAINTER, cli=False)
-    style_shapes: bool = setting(False, "Let the style stage move and resize strokes, not only recolour them.", PAINTER)
+    style_weight: float = setting(0.1, "Weight of the style loss.", Panel.WEIGHTS, flag="--style-loss-weight")
+    content_weight: float = setting(1.0, "Weight of the content loss.", Panel.WEIGHTS)
+    laplacian_weight: float = setting(0.0, "Laplacian (edge structure) loss, Li et al.; 0 = off.", Panel.WEIGHTS)
+    style_iterations: int = setting(100, "Adam steps of the style stage (with --style).", Panel.PAINTER)
+    style_lr: float = setting(0.01, "Adam step of the style stage.", Panel.PAINTER, cli=False)
+    style_shapes: bool = setting(
+        False, "Let the style stage move and resize strokes, not only recolour them.", Panel.PAINTER
+    )
     style_size: int = setting(
-        256, "Long side of the canvas the style stage renders and VGG sees, px.", PAINTER, cli=False
+        256, "Long side of the canvas the style stage renders and VGG sees, px.", Panel.PAINTER, cli=False
     )
     style_layers: tuple[str, ...] = shared.style_layers_field()
     weights: str = shared.weights_field()
     # video
     later_iterations: int = shared.later_iterations_field(25)
-    later_lr_scale: float = setting(0.5, "Learning rate of warm-started frames relative to lr.", PAINTER, cli=False)
+    later_lr_scale: float = setting(
+        0.5, "Learning rate of warm-started frames relative to lr.", Panel.PAINTER, cli=False
+    )
     temporal_weight: float = shared.temporal_weight_field(30.0)
     reseed_trust: float = setting(
-        0.15, "Reseed strokes where the smoothed flow trust is below this.", PAINTER, cli=False
+        0.15, "Reseed strokes where the smoothed flow trust is below this.", Panel.PAINTER, cli=False
     )
     seed: int = shared.seed_field()
 

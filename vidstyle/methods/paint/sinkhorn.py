@@ -136,7 +136,7 @@ def image_sinkhorn(
     cost); None uses all three.
     """
     if channel is not None:
-        x, y = x[:, channel:channel + 1], y[:, channel:channel + 1]
+        x, y = x[:, channel : channel + 1], y[:, channel : channel + 1]
     bsz, ch, height, width = x.shape
     gh, gw = _pool_size(height / blocks, width / blocks, size)
     gh, gw = min(gh, max(1, height // blocks)), min(gw, max(1, width // blocks))
