@@ -22,12 +22,14 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	mkdir -p $(OUT)
 	$(BIN)/vidstyle probe samples/landscape.mp4
-	$(BIN)/vidstyle image samples/landscape_still.png --style samples/swirl_paint.png \
-		-o $(OUT)/still_swirl.png --preset fast --overwrite
-	$(BIN)/vidstyle preview samples/landscape.mp4 --style samples/ink_wash.png --preset fast \
-		--size 192 --at 00:00:01.000 --count 4 -o $(OUT)/preview_ink.png --overwrite
+	$(BIN)/vidstyle image samples/landscape_still.png --style samples/swirl_paint.png --preset fast \
+		-o $(OUT)/still_swirl.png --overwrite
+	$(BIN)/vidstyle image samples/landscape_still.png --method paint --strokes 400 \
+		-o $(OUT)/still_painted.png --svg $(OUT)/still_painted.svg --overwrite
+	$(BIN)/vidstyle preview samples/landscape.mp4 --style samples/ink_wash.png --preset ink --size 256 \
+		--iterations 120 --later-iterations 40 --at 00:00:01.000 --count 4 -o $(OUT)/preview_ink.png --overwrite
 	$(BIN)/vidstyle stylize samples/landscape.mp4 --style samples/swirl_paint.png --preset fast \
-		--size 192 -o $(OUT)/landscape_swirl.mp4 --overwrite
+		--size 192 --frames 0:48 -o $(OUT)/landscape_swirl.mp4 --overwrite
 	$(BIN)/vidstyle eval samples/landscape.mp4 $(OUT)/landscape_swirl.mp4
 	@echo "demo outputs are in $(OUT)/"
 

@@ -23,11 +23,17 @@ SAMPLES = ROOT / "samples"
 GALLERY = ROOT / "docs" / "gallery"
 CLIP, STILL = SAMPLES / "landscape.mp4", SAMPLES / "landscape_still.png"
 SWIRL, INK = SAMPLES / "swirl_paint.png", SAMPLES / "ink_wash.png"
-PANEL_WIDTH = 320  # px per picture in the gallery strips
+PANEL_HEIGHT = 180  # px per picture in the gallery strips
 LABEL_HEIGHT = 16
 
 
+REUSE = False  # --reuse: keep outputs that exist (to re-lay the strips without recomputing)
+
+
 def vidstyle(*args: object) -> None:
+    output = Path(str(args[list(args).index("-o") + 1]))
+    if REUSE and output.exists():
+        return
     command = [sys.executable, "-m", "vidstyle", *map(str, args), "--overwrite"]
     print("$ vidstyle", " ".join(map(str, args)), flush=True)
     subprocess.run(command, check=True)
@@ -37,21 +43,22 @@ def load(path: Path) -> Image.Image:
     return Image.open(path).convert("RGB")
 
 
-def fit(image: Image.Image, width: int = PANEL_WIDTH) -> Image.Image:
-    height = round(image.height * width / image.width)
+def fit(image: Image.Image, height: int = PANEL_HEIGHT) -> Image.Image:
+    width = round(image.width * height / image.height)
     return image.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def strip(panels: list[tuple[str, Image.Image]], width: int = PANEL_WIDTH, gap: int = 6) -> Image.Image:
-    """Pictures side by side, each with a caption above it."""
-    fitted = [(label, fit(image, width)) for label, image in panels]
-    height = max(image.height for _, image in fitted) + LABEL_HEIGHT
-    sheet = Image.new("RGB", (len(fitted) * (width + gap) - gap, height), (250, 250, 250))
+def strip(panels: list[tuple[str, Image.Image]], height: int = PANEL_HEIGHT, gap: int = 6) -> Image.Image:
+    """Pictures side by side at one height, each with a caption above it."""
+    fitted = [(label, fit(image, height)) for label, image in panels]
+    width = sum(image.width for _, image in fitted) + gap * (len(fitted) - 1)
+    sheet = Image.new("RGB", (width, height + LABEL_HEIGHT), (250, 250, 250))
     draw = ImageDraw.Draw(sheet)
-    for i, (label, image) in enumerate(fitted):
-        x = i * (width + gap)
+    x = 0
+    for label, image in fitted:
         draw.text((x + 4, 2), label, fill=(40, 40, 40))
         sheet.paste(image, (x, LABEL_HEIGHT))
+        x += image.width + gap
     return sheet
 
 
@@ -73,7 +80,10 @@ def save(image: Image.Image, name: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", type=Path, help="keep the full-size outputs in this folder")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: do not recompute outputs that exist")
     args = parser.parse_args()
+    global REUSE
+    REUSE = args.reuse and args.keep is not None
     GALLERY.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         out = args.keep or Path(scratch)
@@ -98,7 +108,7 @@ def main() -> None:
             strip(
                 [
                     ("input", load(STILL)),
-                    ("style", load(SWIRL).resize((180, 180))),
+                    ("style", load(SWIRL)),
                     ("vidstyle image --preset fast", load(out / "still_swirl.png")),
                 ]
             ),
@@ -108,7 +118,7 @@ def main() -> None:
             strip(
                 [
                     ("input", load(STILL)),
-                    ("style", load(INK).resize((180, 180))),
+                    ("style", load(INK)),
                     ("vidstyle image --preset ink", load(out / "still_ink.png")),
                 ]
             ),
@@ -157,7 +167,7 @@ def main() -> None:
             "-o",
             out / "preview.png",
         )
-        fit(load(out / "preview.png"), 900).save(GALLERY / "preview.png", optimize=True)
+        fit(load(out / "preview.png"), 240).save(GALLERY / "preview.png", optimize=True)
         print(f"wrote {(GALLERY / 'preview.png').relative_to(ROOT)}")
 
         vidstyle(
@@ -179,8 +189,8 @@ def main() -> None:
         picks = [0, 12, 24, 35]
         originals = video_frames(CLIP, picks)
         stylized = video_frames(out / "clip_swirl.mp4", picks)
-        top = strip([(f"frame {i}", image) for i, image in zip(picks, originals)], width=224)
-        bottom = strip([(f"stylized {i}", image) for i, image in zip(picks, stylized)], width=224)
+        top = strip([(f"frame {i}", image) for i, image in zip(picks, originals)], height=126)
+        bottom = strip([(f"stylized {i}", image) for i, image in zip(picks, stylized)], height=126)
         sheet = Image.new("RGB", (top.width, top.height + bottom.height), (250, 250, 250))
         sheet.paste(top, (0, 0))
         sheet.paste(bottom, (0, top.height))
