@@ -1,7 +1,7 @@
 """Temporal coherence and scaling of `vidstyle stylize`, measured side by side in one run.
 
     python scripts/bench_video.py [--clip PATH] [--style PATH] [--frames 0:48] [--size 128]
-                                  [--first-iterations 150] [--iterations 40] [--lockstep 1] [--skip-scaling]
+                                  [--iterations 150] [--later-iterations 40] [--lockstep 1] [--skip-scaling]
 
 Runs the same job with --temporal none, prev and flow (2 workers), then flow again with 1 worker,
 and prints: E_warp of each mode and its ratio to `none` (goal flow ≤ 0.25x), the seam ratio (seam
@@ -39,10 +39,10 @@ def method_spec(args) -> MethodSpec:
     if args.method == "paint":
         from vidstyle.methods.paint.settings import PaintSettings
 
-        settings = PaintSettings(strokes=args.strokes, later_iterations=args.iterations).validate()
+        settings = PaintSettings(strokes=args.strokes, later_iterations=args.later_iterations).validate()
         styles = [load_image(args.style)] if args.paint_style else []
         return MethodSpec("paint", settings, styles)
-    settings = GatysSettings(size=args.size, iterations=args.first_iterations, later_iterations=args.iterations)
+    settings = GatysSettings(size=args.size, iterations=args.iterations, later_iterations=args.later_iterations)
     settings = settings.validate()
     return MethodSpec("gatys", settings, [load_image(args.style)])
 
@@ -99,8 +99,8 @@ def main() -> None:
     parser.add_argument("--style", default=str(SHARED / "styles" / "starry_night.jpg"))
     parser.add_argument("--frames", default="0:48")
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--first-iterations", type=int, default=150)
-    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--iterations", type=int, default=150, help="iterations of a chain's first frame")
+    parser.add_argument("--later-iterations", type=int, default=40, help="iterations of a warm-started frame")
     parser.add_argument("--chunk-frames", type=int, default=12)
     parser.add_argument("--seam-frames", type=int, default=VideoSettings.seam_frames)
     parser.add_argument("--seam-strength", type=float, default=VideoSettings.seam_strength)
@@ -132,7 +132,7 @@ def main() -> None:
             pairs.append((walls[1], walls[2]))
     base = results[0]
     print(f"method {args.method}; clip {args.clip} frames {args.frames} size {args.size}; "
-          f"style {Path(args.style).name}; iterations first {args.first_iterations} later {args.iterations}; "
+          f"style {Path(args.style).name}; iterations first {args.iterations} later {args.later_iterations}; "
           f"chunks of {args.chunk_frames}, lockstep {args.lockstep}")
     print(f"{'mode':6s} {'workers':>7s} {'E_warp':>9s} {'vs none':>8s} {'seam':>6s} {'style vs none':>13s} "
           f"{'it first/later':>15s} {'s first/later':>14s} {'wall s':>8s} {'busy':>5s} {'PSNR':>6s}")
