@@ -167,8 +167,7 @@ def main() -> None:
             "-o",
             out / "preview.png",
         )
-        fit(load(out / "preview.png"), 240).save(GALLERY / "preview.png", optimize=True)
-        print(f"wrote {(GALLERY / 'preview.png').relative_to(ROOT)}")
+        save(fit(load(out / "preview.png"), 240), "preview.png")
 
         vidstyle(
             "stylize",
