@@ -104,26 +104,9 @@ def main() -> None:
             "--iterations",
             200,
         )
-        save(
-            strip(
-                [
-                    ("input", load(STILL)),
-                    ("style", load(SWIRL)),
-                    ("vidstyle image --preset fast", load(out / "still_swirl.png")),
-                ]
-            ),
-            "still_swirl.png",
-        )
-        save(
-            strip(
-                [
-                    ("input", load(STILL)),
-                    ("style", load(INK)),
-                    ("vidstyle image --preset ink", load(out / "still_ink.png")),
-                ]
-            ),
-            "still_ink.png",
-        )
+        for name, style, preset in (("still_swirl", SWIRL, "fast"), ("still_ink", INK, "ink")):
+            panels = [("input", load(STILL)), ("style", load(style))]
+            save(strip([*panels, (f"vidstyle image --preset {preset}", load(out / f"{name}.png"))]), f"{name}.png")
 
         vidstyle("image", STILL, "--method", "paint", "--strokes", 800, "-o", out / "painting.png")
         vidstyle(
@@ -151,40 +134,11 @@ def main() -> None:
             "painting.png",
         )
 
-        vidstyle(
-            "preview",
-            CLIP,
-            "-s",
-            SWIRL,
-            "--preset",
-            "fast",
-            "--size",
-            192,
-            "--at",
-            "00:00:01.000",
-            "--count",
-            4,
-            "-o",
-            out / "preview.png",
-        )
+        swirl_video = ("-s", SWIRL, "--preset", "fast", "--size", 192)  # what the preview and the clip share
+        vidstyle("preview", CLIP, *swirl_video, "--at", "00:00:01.000", "--count", 4, "-o", out / "preview.png")
         save(fit(load(out / "preview.png"), 240), "preview.png")
 
-        vidstyle(
-            "stylize",
-            CLIP,
-            "-s",
-            SWIRL,
-            "--preset",
-            "fast",
-            "--size",
-            192,
-            "--frames",
-            "0:36",
-            "-o",
-            out / "clip_swirl.mp4",
-            "--workers",
-            2,
-        )
+        vidstyle("stylize", CLIP, *swirl_video, "--frames", "0:36", "-o", out / "clip_swirl.mp4", "--workers", 2)
         picks = [0, 12, 24, 35]
         originals = video_frames(CLIP, picks)
         stylized = video_frames(out / "clip_swirl.mp4", picks)

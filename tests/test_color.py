@@ -70,16 +70,7 @@ def _hadamard_image(mean: Triple, std: Triple) -> np.ndarray:
 
 
 def test_method_list() -> None:
-    assert COLOR_METHODS == (
-        "none",
-        "reinhard",
-        "idt",
-        "mkl",
-        "histogram",
-        "luminance",
-        "cholesky",
-        "pca",
-    )
+    assert COLOR_METHODS == ("none", "reinhard", "idt", "mkl", "histogram", "luminance", "cholesky", "pca")
 
 
 @pytest.mark.parametrize("bad", ["bogus", "", "MKL", None])
