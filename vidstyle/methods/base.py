@@ -42,11 +42,6 @@ class FrameContext:
     pull: Pull | None = None
     iterations: int | None = None  # None: the method's own default for a first/later frame
 
-    @property
-    def starts_chain(self) -> bool:
-        return self.flow is None
-
-
 @dataclass
 class FrameResult:
     image: np.ndarray  # RGB uint8 HxWx3, same size as the context's frame

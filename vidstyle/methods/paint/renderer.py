@@ -247,16 +247,6 @@ def level_geometry(m: int, margin: float, height: int, width: int) -> LevelGeome
     return LevelGeometry(m, mu, height, width, pad_y, pad_x, ph, pw, oy, ox)
 
 
-def clip_boxes(m: int, margin: float) -> torch.Tensor:
-    """(m*m, 4) normalized clip boxes x0, y0, x1, y1 of the blocks, row-major."""
-    mu = level_margin(m, margin)
-    r = torch.arange(m, dtype=torch.float64)
-    lo, hi = (r - mu) / m, (r + 1 + mu) / m
-    rr, cc = torch.meshgrid(torch.arange(m), torch.arange(m), indexing="ij")
-    rr, cc = rr.flatten(), cc.flatten()
-    return torch.stack((lo[cc], lo[rr], hi[cc], hi[rr]), dim=1).float()
-
-
 def _patch_coords(geom: LevelGeometry, device, dtype):
     """Pixel-centre coordinates (canvas pixels) of every block's patch and the clip mask."""
     m = geom.m
