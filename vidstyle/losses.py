@@ -7,7 +7,7 @@ Gram matrices and reductions run in float32 even when features come out of a bf1
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,36 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     b, c, h, w = features.shape
     flat = features.float().reshape(b, c, h * w)
     return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def mask_at(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A region mask (B,1,H,W) at a feature map's size: each cell is the mask's mean over the pixels it pools.
+
+    VGG halves a map with 2×2 pooling that drops an odd last row/column (65 → 32), so the mask is
+    halved the same way and stays aligned with the features; any other size falls back to an
+    adaptive area average.
+    """
+    m = mask.float()
+    while m.shape[-2] >= 2 * height and m.shape[-1] >= 2 * width:
+        m = F.avg_pool2d(m, 2)
+    if m.shape[-2:] != (height, width):
+        m = F.adaptive_avg_pool2d(m, (height, width))
+    return m
+
+
+def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B,C,H,W) features, (B,1,H₀,W₀) region weights in [0,1] → (B,C,C) Gram of that region alone.
+
+    Gatys et al. 2017 (spatial control): Σ_p m(p) f(p) f(p)ᵀ / (C · Σ_p m(p)), the mask taken at the
+    layer's size (`mask_at`). A weighted mean of per-pixel outer products: a mask of ones gives
+    `gram_matrix`, features where the mask is 0 do not count, and a grey pixel counts in part toward
+    each of two complementary regions.
+    """
+    b, c, h, w = features.shape
+    m = mask_at(mask, h, w)
+    flat = (features.float() * m.sqrt()).reshape(b, c, h * w)
+    area = m.reshape(b, -1).sum(dim=1).clamp_min(1e-6)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * area).view(b, 1, 1)
 
 
 def per_image_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -47,6 +77,36 @@ def style_loss(
         total = term if total is None else total + term
     if total is None:
         raise ValueError("style_loss needs at least one layer with non-zero weight")
+    return total
+
+
+def region_style_loss(
+    features: Mapping[str, torch.Tensor],
+    regions: Sequence[tuple[Mapping[str, torch.Tensor], torch.Tensor]],
+    layer_weights: Mapping[str, float] | None = None,
+) -> torch.Tensor:
+    """Σ_r a_r · Σ_l w_l · mean((G_l(x; m_r) − A_{r,l})²) over styled regions r = (targets, mask (B,1,H,W)).
+
+    Each region's term is weighted by its area share a_r (the mask's mean), so a pixel feels the same
+    style pressure as without masks (one region of ones is exactly `style_loss`) and an empty region
+    adds nothing.
+    """
+    total = None
+    for targets, mask in regions:
+        area = mask.float().flatten(1).mean(dim=1)
+        region = None
+        for layer, target in targets.items():
+            weight = 1.0 if layer_weights is None else layer_weights.get(layer, 1.0)
+            if weight == 0.0:
+                continue
+            gram = guided_gram(features[layer], mask)
+            term = weight * per_image_mse(gram, target.expand(gram.shape[0], -1, -1))
+            region = term if region is None else region + term
+        if region is None:
+            raise ValueError("region_style_loss needs at least one layer with non-zero weight")
+        total = area * region if total is None else total + area * region
+    if total is None:
+        raise ValueError("region_style_loss needs at least one styled region")
     return total
 
 

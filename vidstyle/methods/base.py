@@ -33,6 +33,8 @@ class FrameContext:
     `flow` is the backward optical flow of the *input* video, HxWx2 float32 in pixels, such that
     frame_t(x) ≈ frame_{t-1}(x + flow(x)); None when the chain starts here or temporal mode is off.
     `mask` (HxW float32 in [0, 1]) marks where that flow is trusted (Ruder et al. consistency).
+    `region` (HxW float32 in [0, 1]) is the spatial-control mask (seed 004): 1 where the spec's own
+    styles apply, 0 where `Regions.outside` applies; None without spatial control.
     """
 
     index: int
@@ -41,6 +43,8 @@ class FrameContext:
     mask: np.ndarray | None = None
     pull: Pull | None = None
     iterations: int | None = None  # None: the method's own default for a first/later frame
+    region: np.ndarray | None = None
+
 
 @dataclass
 class FrameResult:
@@ -52,6 +56,42 @@ class FrameResult:
     @property
     def pull_image(self) -> np.ndarray:
         return self.image if self.reference is None else self.reference
+
+
+@dataclass
+class Regions:
+    """Spatial control (seed 004): what the mask's two regions get.
+
+    The white region (mask 1) takes the spec's own styles, or shows the input when `keep_inside`;
+    the black region (mask 0) takes `outside` (a blend, like the spec's styles), or shows the input
+    when `outside` is empty. A kept region has no style term, is held to the content while the
+    rest is optimized (so its surroundings blend into it), and is composited as the input's pixels.
+    """
+
+    keep_inside: bool = False
+    outside: list[np.ndarray] = field(default_factory=list)
+    outside_weights: list[float] = field(default_factory=list)
+
+    @property
+    def keep_outside(self) -> bool:
+        return not self.outside
+
+    def kept(self, region: Any) -> Any:
+        """The kept region's weight (1 = shows the input) for a mask (array or tensor), or None when nothing is kept."""
+        if self.keep_inside:
+            return region
+        if self.keep_outside:
+            return 1.0 - region
+        return None
+
+
+def composite_kept(image: np.ndarray, frame: np.ndarray, kept: np.ndarray | None) -> np.ndarray:
+    """The result with the kept region showing the input itself, blended by the (feathered) mask; uint8."""
+    if kept is None:
+        return image
+    weight = kept.astype(np.float32)[..., None]
+    mixed = weight * frame.astype(np.float32) + (1.0 - weight) * image.astype(np.float32)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)

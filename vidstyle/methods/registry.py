@@ -17,7 +17,7 @@ import numpy as np
 
 from vidstyle.errors import ConfigError
 from vidstyle.events import EventCallback
-from vidstyle.methods.base import FrameStylizer, MethodSettings
+from vidstyle.methods.base import FrameStylizer, MethodSettings, Regions
 from vidstyle.methods.gatys.settings import PRESETS as GATYS_PRESETS
 from vidstyle.methods.gatys.settings import GatysSettings
 from vidstyle.methods.paint.settings import PRESETS as PAINT_PRESETS
@@ -87,17 +87,34 @@ class MethodSpec:
     styles: list[np.ndarray] = field(default_factory=list)
     style_weights: list[float] = field(default_factory=list)  # blend weight per style (checked: config.check_blend)
     palette: np.ndarray | None = None  # colour reference for the method's colour transfer (a frame of the job)
+    regions: Regions | None = None  # spatial control (seed 004); `styles` are then the white region's
+
+    @property
+    def style_images(self) -> list[np.ndarray]:
+        """Every style image the spec uses (both regions)."""
+        return self.styles + (self.regions.outside if self.regions else [])
 
     @property
     def entry(self) -> MethodEntry:
         return method_entry(self.name)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "settings": dataclasses.asdict(self.settings), "style_weights": self.style_weights}  # type: ignore[call-overload]
+        described = {
+            "name": self.name,
+            "settings": dataclasses.asdict(self.settings),
+            "style_weights": self.style_weights,
+        }  # type: ignore[call-overload]
+        if self.regions is not None:
+            r = self.regions
+            described["regions"] = {"keep_inside": r.keep_inside, "outside_weights": r.outside_weights}
+        return described
 
     def blobs(self) -> list[bytes]:
         """Pixel content that the job key covers besides `describe()`."""
         data = [np.ascontiguousarray(s).tobytes() + repr(s.shape).encode() for s in self.styles]
+        if self.regions is not None:
+            data.append(b"outside")  # the outside styles below are not the inside's
+            data += [np.ascontiguousarray(s).tobytes() + repr(s.shape).encode() for s in self.regions.outside]
         if self.palette is not None:
             data.append(np.ascontiguousarray(self.palette).tobytes())
         return data
@@ -108,9 +125,12 @@ class MethodSpec:
     def check(self) -> None:
         """Fail before any worker starts on what a worker would fail on: settings, styles, weight files."""
         self.settings.validate()
-        if self.entry.style_required and not self.styles:
+        if self.regions is not None:
+            if self.regions.keep_inside and self.regions.keep_outside:
+                raise ConfigError("--style keep and --background-style keep leave nothing to stylize: give one a style")
+        elif self.entry.style_required and not self.styles:
             raise ConfigError(f"--method {self.name} needs at least one --style image")
-        weights = self.settings.vgg_weights(bool(self.styles))
+        weights = self.settings.vgg_weights(bool(self.style_images))
         if weights is not None:
             from vidstyle.features.weights import load_weights
 

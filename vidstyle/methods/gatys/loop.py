@@ -22,8 +22,9 @@ from vidstyle.events import EventCallback, IterationProgress
 from vidstyle.features.vgg import FeatureExtractor, build_extractor
 from vidstyle.features.weights import WeightsInfo
 from vidstyle.geometry import resize_tensor
+from vidstyle.methods.base import Regions
 from vidstyle.methods.gatys.lbfgs import BatchedLBFGS
-from vidstyle.methods.gatys.objective import GatysObjective, TemporalTerm
+from vidstyle.methods.gatys.objective import GatysObjective, RegionTerms, TemporalTerm
 from vidstyle.methods.gatys.schedule import MIN_SCALE_SIDE, check_memory, check_size, scale_plan
 from vidstyle.methods.gatys.settings import GatysSettings
 from vidstyle.methods.style_targets import blended_grams
@@ -110,6 +111,8 @@ class GatysEngine:
 
     `settings` is applied with `quick` spelled out; `extractor` defaults to the one the settings name
     (tests pass a small random one); `style_weights` blend the styles' Grams (empty: equal).
+    With `regions` (spatial control), `styles` are the white region's (none when it is kept) and
+    every `optimize` call passes each image's region mask.
     """
 
     def __init__(
@@ -120,8 +123,14 @@ class GatysEngine:
         device: str | torch.device = "auto",
         extractor: FeatureExtractor | None = None,
         use_disk_cache: bool = True,
+        regions: Regions | None = None,
     ) -> None:
-        check(bool(styles), "at least one style image is needed")
+        self.regions = regions
+        keep_inside = regions is not None and regions.keep_inside
+        check(bool(styles) or keep_inside, "at least one style image is needed")
+        if regions is not None:
+            check(not (keep_inside and regions.keep_outside), "both regions are kept: nothing to stylize")
+            self.outside_weights = check_blend(list(regions.outside_weights), len(regions.outside))
         self.style_weights = check_blend(list(style_weights), len(styles))
         self.settings = settings.effective()
         self.device = resolve_device(device)
@@ -133,26 +142,41 @@ class GatysEngine:
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
         self.styles = list(styles)
         self.use_disk_cache = use_disk_cache
-        self._grams: dict[int, dict[str, torch.Tensor]] = {}
+        self._grams: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
 
     @property
     def weights_info(self) -> WeightsInfo | None:
         return self.extractor.info
 
-    def grams(self, long_side: int) -> dict[str, torch.Tensor]:
-        """Blended style Grams for outputs whose long side is `long_side` (style scaled along)."""
+    def grams(self, long_side: int, region: str = "inside") -> dict[str, torch.Tensor]:
+        """Blended style Grams of a region's styles for outputs whose long side is `long_side` (style scaled along)."""
         style_side = max(MIN_SCALE_SIDE, round(long_side * self.settings.style_scale))
-        if style_side not in self._grams:
-            self._grams[style_side] = blended_grams(
+        if (region, style_side) not in self._grams:
+            if region == "inside":
+                styles, weights = self.styles, self.style_weights
+            else:
+                assert self.regions is not None
+                styles, weights = self.regions.outside, self.outside_weights
+            self._grams[region, style_side] = blended_grams(
                 self.extractor,
-                self.styles,
-                self.style_weights,
+                styles,
+                weights,
                 style_side,
                 self.settings.style_layers,
                 self.device,
                 self.use_disk_cache,
             )
-        return self._grams[style_side]
+        return self._grams[region, style_side]
+
+    def region_terms(self, region: torch.Tensor, long_side: int) -> RegionTerms:
+        """Styled regions (Grams, mask) and the kept region's weight for masks `region` (B,1,H,W) at one level."""
+        assert self.regions is not None
+        styled = []
+        if self.styles:
+            styled.append((self.grams(long_side, "inside"), region))
+        if not self.regions.keep_outside:
+            styled.append((self.grams(long_side, "outside"), 1.0 - region))
+        return RegionTerms(tuple(styled), self.regions.kept(region))
 
     def features(self, x: torch.Tensor) -> Mapping[str, torch.Tensor]:
         if self.device.type == "cuda":
@@ -169,16 +193,26 @@ class GatysEngine:
         temporal: Sequence[TemporalTerm] = (),
         on_event: EventCallback | None = None,
         coarse_to_fine: bool = True,
+        region: torch.Tensor | None = None,
     ) -> OptimizeResult:
         """Optimize B images from `init` toward `contents`' content and the style; returns [0,1] images.
 
         Coarse-to-fine levels apply to cold starts only: a warm start is already close to its answer.
+        `region` (B,1,H,W in [0,1]) is each image's spatial-control mask, required when the engine
+        has regions; a kept region gets no temporal term (it shows the input, not the previous output).
         """
         s = self.settings
         batch, _, height, width = contents.shape
         check_size(width, height, s)
         check_memory(width, height, batch, self.device)
         contents, x = contents.to(self.device), init.to(self.device)
+        if self.regions is not None:
+            check(region is not None, "spatial control needs each frame's region mask")
+            assert region is not None
+            region = region.to(self.device).float()
+            kept = self.regions.kept(region)
+            if kept is not None:
+                temporal = [TemporalTerm(t.target, t.mask * (1.0 - kept), t.weight) for t in temporal]
         scales = s.scales if coarse_to_fine and not temporal else 1
         levels = scale_plan(width, height, scales, s.scale_factor, iterations)
         started = time.perf_counter()
@@ -188,7 +222,12 @@ class GatysEngine:
         for index, level in enumerate(levels):
             x = resize_tensor(x.detach(), level.width, level.height).clone().requires_grad_(True)
             content = resize_tensor(contents, level.width, level.height)
-            objective = GatysObjective(s, self.features, self.grams(max(level.width, level.height)), content, temporal)
+            long_side = max(level.width, level.height)
+            terms = None
+            if region is not None and self.regions is not None:
+                terms = self.region_terms(resize_tensor(region, level.width, level.height), long_side)
+            grams = self.grams(long_side) if self.styles else {}
+            objective = GatysObjective(s, self.features, grams, content, temporal, terms)
             stepper = self._stepper(x, stepper)
             run = LevelRun(index, len(levels), level.iterations, started)
             outcome = self._run_level(x, objective, stepper, run, done, on_event)

@@ -19,7 +19,15 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from vidstyle.geometry import resize_tensor
-from vidstyle.losses import content_loss, laplacian, laplacian_loss, style_loss, temporal_loss, tv_loss
+from vidstyle.losses import (
+    content_loss,
+    laplacian,
+    laplacian_loss,
+    region_style_loss,
+    style_loss,
+    temporal_loss,
+    tv_loss,
+)
 from vidstyle.methods.gatys.settings import LAPLACIAN_SCALE, TV_SCALE, GatysSettings
 
 PIXEL_RANGE = 255.0
@@ -41,11 +49,22 @@ class TemporalTerm:
         )
 
 
+@dataclass(frozen=True)
+class RegionTerms:
+    """Spatial control at one level (seed 004): each styled region's Gram targets and mask (B,1,H,W),
+    and the kept region's weight (B,1,H,W; 1 = held to the content), or None when nothing is kept."""
+
+    styled: tuple[tuple[Mapping[str, torch.Tensor], torch.Tensor], ...]
+    kept: torch.Tensor | None = None
+
+
 class GatysObjective:
     """`objective(x) -> (total (B,), parts)`: B independent losses, so summing them gives each image its own gradient.
 
-    `parts` holds each weighted term (B,) under "style", "content", "tv", "laplacian", "temporal";
-    a term whose weight is 0 is neither computed nor reported.
+    `parts` holds each weighted term (B,) under "style", "content", "tv", "laplacian", "temporal"
+    (and "keep" under spatial control); a term whose weight is 0 is neither computed nor reported.
+    With `regions`, the style term is the guided-Gram loss of each styled region and a kept region
+    is held to `content` in pixel space; `grams` is then unused.
     """
 
     def __init__(
@@ -55,6 +74,7 @@ class GatysObjective:
         grams: Mapping[str, torch.Tensor],
         content: torch.Tensor,
         temporal: Sequence[TemporalTerm] = (),
+        regions: RegionTerms | None = None,
     ) -> None:
         self.settings = settings
         self.features = features
@@ -68,13 +88,21 @@ class GatysObjective:
             self.content_features = {layer: computed[layer].detach() for layer in settings.content_layers}
         self.laplacian_target = laplacian(content, settings.laplacian_pool) if settings.laplacian_weight > 0 else None
         self.temporal = [term.resized(width, height) for term in temporal]
+        self.regions = regions
+        self.content = content
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         s = self.settings
         feats = self.features(x)
         parts: dict[str, torch.Tensor] = {}
-        total = s.style_weight * style_loss(feats, self.grams, self.layer_weights)
+        if self.regions is None:
+            total = s.style_weight * style_loss(feats, self.grams, self.layer_weights)
+        else:
+            total = s.style_weight * region_style_loss(feats, self.regions.styled, self.layer_weights)
         parts["style"] = total
+        if self.regions is not None and self.regions.kept is not None and s.keep_weight > 0:
+            parts["keep"] = (s.keep_weight * PIXEL_RANGE**2) * temporal_loss(x, self.content, self.regions.kept)
+            total = total + parts["keep"]
         if self.content_features:
             content = sum(content_loss(feats[layer], target) for layer, target in self.content_features.items())
             parts["content"] = s.content_weight * content

@@ -75,6 +75,12 @@ class GatysSettings(shared.ColdFrameSettings):
     )
     laplacian_pool: int = setting(4, "Pooling before the Laplacian.", Panel.WEIGHTS, cli=False)
     temporal_weight: float = shared.temporal_weight_field(200.0)
+    keep_weight: float = setting(
+        1000.0,
+        "Spatial control: how hard a kept region is held to the input while the rest is optimized.",
+        Panel.WEIGHTS,
+        cli=False,
+    )
     color: str = setting(
         "none",
         "Recolour the style to the content's palette first: " + " | ".join(COLOR_METHODS) + ".",
@@ -116,7 +122,9 @@ class GatysSettings(shared.ColdFrameSettings):
                 len(self.style_layer_weights) == len(self.style_layers),
                 f"{len(self.style_layer_weights)} --style-layer-weights for {len(self.style_layers)} --style-layers",
             )
-        check_loss_weights(self, "content_weight", "style_weight", "tv_weight", "laplacian_weight", "temporal_weight")
+        check_loss_weights(
+            self, "content_weight", "style_weight", "tv_weight", "laplacian_weight", "temporal_weight", "keep_weight"
+        )
         shared.check_weights(self.weights)
         return self
 

@@ -8,6 +8,7 @@ an iteration budget and a start kind are optimized together as one batch.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -17,7 +18,7 @@ import torch
 from vidstyle.device import precision_name
 from vidstyle.events import EventCallback
 from vidstyle.geometry import resize_image
-from vidstyle.methods.base import FrameContext, FrameResult, StylizerInfo
+from vidstyle.methods.base import FrameContext, FrameResult, StylizerInfo, composite_kept
 from vidstyle.methods.gatys.loop import GatysEngine
 from vidstyle.methods.gatys.objective import TemporalTerm
 from vidstyle.methods.gatys.settings import GatysSettings
@@ -51,7 +52,11 @@ def build(spec: MethodSpec, device: str = "auto", on_event: EventCallback | None
     if not isinstance(settings, GatysSettings):
         raise TypeError(f"the gatys builder got {type(settings).__name__}, not GatysSettings")
     styles = recolored_styles(spec.styles, spec.palette, settings.color)
-    return GatysStylizer(GatysEngine(settings, styles, spec.style_weights, device), on_event)
+    regions = spec.regions
+    if regions is not None and regions.outside:
+        outside = recolored_styles(regions.outside, spec.palette, settings.color)
+        regions = dataclasses.replace(regions, outside=outside)
+    return GatysStylizer(GatysEngine(settings, styles, spec.style_weights, device, regions=regions), on_event)
 
 
 def recolored_styles(styles: Sequence[np.ndarray], palette: np.ndarray | None, method: str) -> list[np.ndarray]:
@@ -134,7 +139,10 @@ class GatysStylizer:
         device = self.engine.device
         content_batch, init_batch = to_tensor(contents, device), to_tensor(inits, device)
         cold = not warm  # coarse-to-fine only for a cold start
-        result = self.engine.optimize(content_batch, init_batch, iterations, terms, self.on_event, coarse_to_fine=cold)
+        region = self._regions(batch)
+        result = self.engine.optimize(
+            content_batch, init_batch, iterations, terms, self.on_event, coarse_to_fine=cold, region=region
+        )
         outputs = []
         for (ctx, _), image, stats in zip(batch, result.images, result.stats):
             raw = to_float_image(image)
@@ -143,9 +151,21 @@ class GatysStylizer:
                 from vidstyle.color import preserve_colors
 
                 shown = preserve_colors(raw, ctx.frame)
+            kept = None if ctx.region is None or self.engine.regions is None else self.engine.regions.kept(ctx.region)
             state = GatysState(previous=raw)
-            outputs.append(FrameResult(image=to_uint8(shown), state=state, stats=stats, reference=to_uint8(raw)))
+            reference = composite_kept(to_uint8(raw), ctx.frame, kept)
+            image_out = composite_kept(to_uint8(shown), ctx.frame, kept)
+            outputs.append(FrameResult(image=image_out, state=state, stats=stats, reference=reference))
         return outputs
+
+    def _regions(self, batch: list[tuple[FrameContext, Any]]) -> torch.Tensor | None:
+        """Each frame's spatial-control mask as (B,1,H,W), or None without spatial control."""
+        if self.engine.regions is None:
+            return None
+        if any(ctx.region is None for ctx, _ in batch):
+            raise ValueError("spatial control: every frame needs its region mask (FrameContext.region)")
+        masks = np.stack([np.asarray(ctx.region, np.float32) for ctx, _ in batch])[:, None]
+        return torch.from_numpy(masks).to(self.engine.device)
 
     def _term(self, targets: list[np.ndarray], masks: list[np.ndarray], weights: list[float]) -> TemporalTerm:
         device = self.engine.device

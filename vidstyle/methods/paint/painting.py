@@ -210,10 +210,12 @@ class Painter:
         gen: torch.Generator | None = None,
         l1_weight: float = 1.0,
         progress: FrameProgress | None = None,
+        temporal_region: torch.Tensor | None = None,
     ) -> tuple[list[LevelTensors], dict[str, float]]:
         """Warm-started frame: move the previous strokes along the flow, reseed the lost ones,
         re-optimize every level jointly for a few steps. flows (B,2,h,w) backward flow in px of
-        the frame (h, w); masks (B,1,h,w) 1 = trusted. Returns (levels, stats)."""
+        the frame (h, w); masks (B,1,h,w) 1 = trusted; `temporal_region` (B,1,h,w) limits the
+        temporal term further (0 in a region kept as the input). Returns (levels, stats)."""
         s = self.settings
         t0 = time.perf_counter()
         gen = gen or torch.Generator(device=self.device).manual_seed(s.seed + 1)
@@ -230,6 +232,8 @@ class Painter:
             with torch.no_grad():
                 previous = render_levels(s.stroke_type, levels, background, height, width, self.margin, self.atlas)
                 temporal = warped_previous(previous, flows, masks)
+                if temporal_region is not None:
+                    temporal = (temporal[0], temporal[1] * temporal_region)
 
         def repaint_loss(canvas: torch.Tensor, step: int) -> torch.Tensor:
             loss = l1_weight * (canvas - targets).abs().mean(dim=(1, 2, 3))

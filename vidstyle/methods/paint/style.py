@@ -13,7 +13,7 @@ from typing import Mapping
 
 import torch
 
-from vidstyle.losses import laplacian, laplacian_loss, style_loss
+from vidstyle.losses import laplacian, laplacian_loss, region_style_loss, style_loss
 
 
 class StyleObjective:
@@ -22,6 +22,10 @@ class StyleObjective:
     Each layer's Gram loss is divided by the mean square of its target Gram, so every layer starts
     near 1 whatever the weights' input scale (Caffe 0–255 or random test weights) and
     `style_weight` is comparable with the L1 content term (≈ 0.05 for a good painting).
+
+    Spatial control (seed 004): `outside` holds the black region's Gram targets, `grams` the white
+    region's (either may be empty when that region is kept), and `set_content` takes each canvas's
+    region mask; the style term is then each styled region's guided-Gram loss (losses.region_style_loss).
     """
 
     def __init__(
@@ -32,29 +36,51 @@ class StyleObjective:
         content_weight: float,
         laplacian_weight: float,
         layer_weights: Mapping[str, float] | None = None,
+        outside: Mapping[str, torch.Tensor] | None = None,
     ) -> None:
-        if not grams:
+        if not grams and not outside:
             raise ValueError("StyleObjective needs the Gram target of at least one layer")
         self.extractor = extractor
         self.grams = dict(grams)
+        self.outside = dict(outside) if outside is not None else None
         self.style_weight = style_weight
         self.content_weight = content_weight
         self.laplacian_weight = laplacian_weight
-        user = layer_weights or {}
-        self.layer_weights = {
-            name: float(user.get(name, 1.0)) / max(float((gram**2).mean()), 1e-12) for name, gram in self.grams.items()
-        }
+        self._user_weights = dict(layer_weights or {})
+        self.layer_weights = self._normalized(self.grams)
+        self.outside_weights = self._normalized(self.outside or {})
         self._content: torch.Tensor | None = None
         self._content_lap: torch.Tensor | None = None
+        self._region: torch.Tensor | None = None
 
-    def set_content(self, content: torch.Tensor) -> StyleObjective:
+    def _normalized(self, grams: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        user = self._user_weights
+        return {name: float(user.get(name, 1.0)) / max(float((gram**2).mean()), 1e-12) for name, gram in grams.items()}
+
+    def set_content(self, content: torch.Tensor, region: torch.Tensor | None = None) -> StyleObjective:
+        """The frame(s) to stay near and, under spatial control, their region masks (B,1,H,W) at the same size."""
+        if (self.outside is not None) != (region is not None):
+            raise ValueError("spatial control needs each canvas's region mask, and only then")
         self._content = content
         self._content_lap = laplacian(content) if self.laplacian_weight > 0 else None
+        self._region = region
         return self
 
     def style_loss(self, canvas: torch.Tensor) -> torch.Tensor:
-        """The normalized Gram loss alone, (B,)."""
-        return style_loss(self.extractor(canvas), self.grams, self.layer_weights)
+        """The normalized Gram loss alone, (B,); per styled region under spatial control."""
+        features = self.extractor(canvas)
+        if self._region is None:
+            return style_loss(features, self.grams, self.layer_weights)
+        assert self.outside is not None
+        total = torch.zeros(canvas.shape[0], device=canvas.device)
+        regions = (
+            (self.grams, self.layer_weights, self._region),
+            (self.outside, self.outside_weights, 1.0 - self._region),
+        )
+        for grams, weights, mask in regions:
+            if grams:
+                total = total + region_style_loss(features, [(grams, mask)], weights)
+        return total
 
     def __call__(self, canvas: torch.Tensor) -> torch.Tensor:
         loss = self.style_weight * self.style_loss(canvas)

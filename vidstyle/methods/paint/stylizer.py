@@ -30,7 +30,7 @@ from vidstyle.device import resolve_device
 from vidstyle.errors import ConfigError
 from vidstyle.events import EventCallback
 from vidstyle.geometry import fit_within, image_size
-from vidstyle.methods.base import FrameContext, FrameResult, StylizerInfo
+from vidstyle.methods.base import FrameContext, FrameResult, Regions, StylizerInfo, composite_kept
 from vidstyle.methods.paint.painting import FrameProgress, Painter
 from vidstyle.methods.paint.settings import PaintSettings
 from vidstyle.methods.paint.stroke_tensors import LevelTensors, block_chunk, render_levels, stack_levels
@@ -56,19 +56,18 @@ class PaintStylizer:
         extractor: torch.nn.Module | None = None,
         device: str | torch.device = "cpu",
         on_event: EventCallback | None = None,
+        regions: Regions | None = None,
     ) -> None:
         self.settings = settings or PaintSettings()
         self.device = torch.device(device)
         self.on_event = on_event
         self.painter = Painter(self.settings, self.device)
-        styles = [np.asarray(s) for s in styles]
-        for img in styles:
-            if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-                raise ConfigError("style images must be RGB uint8 arrays (H, W, 3)")
+        self.regions = regions
+        styles = _checked_styles(styles)
+        outside = _checked_styles(regions.outside) if regions is not None else []
         self.extractor = None
         self.objective: StyleObjective | None = None
-        if styles:
-            weights = check_blend(list(style_weights or []), len(styles))
+        if styles or outside:
             s = self.settings
             if extractor is None:
                 from vidstyle.features.vgg import build_extractor
@@ -76,9 +75,22 @@ class PaintStylizer:
                 extractor = build_extractor(s.style_layers, weights=s.weights, device=self.device)
             from vidstyle.methods.style_targets import blended_grams
 
-            grams = blended_grams(extractor, styles, weights, s.style_size, s.style_layers, self.device)
+            def grams(images: list[np.ndarray], weights: Sequence[float] | None) -> dict[str, torch.Tensor]:
+                if not images:
+                    return {}
+                blend = check_blend(list(weights or []), len(images))
+                return blended_grams(extractor, images, blend, s.style_size, s.style_layers, self.device)
+
+            outside_grams = grams(outside, regions.outside_weights) if regions is not None else None
             self.extractor = extractor
-            self.objective = StyleObjective(extractor, grams, s.style_weight, s.content_weight, s.laplacian_weight)
+            self.objective = StyleObjective(
+                extractor,
+                grams(styles, style_weights),
+                s.style_weight,
+                s.content_weight,
+                s.laplacian_weight,
+                outside=outside_grams,
+            )
 
     def describe(self) -> StylizerInfo:
         """VGG weights only when a style stage runs: strokes alone need no network."""
@@ -129,6 +141,23 @@ class PaintStylizer:
         width, height = image_size(frames[0])
         return to_tensor(frames, self.device, size=fit_within(width, height, self.settings.canvas))
 
+    def _region_masks(self, items: list[Item], height: int, width: int) -> torch.Tensor | None:
+        """Each frame's spatial-control mask (B,1,height,width), or None without spatial control."""
+        if self.regions is None:
+            return None
+        if any(ctx.region is None for ctx, _ in items):
+            raise ValueError("spatial control: every frame needs its region mask (FrameContext.region)")
+        masks = torch.from_numpy(np.stack([np.asarray(ctx.region, np.float32) for ctx, _ in items]))[:, None]
+        return F.interpolate(masks.to(self.device), size=(height, width), mode="area")
+
+    def _unkept(self, items: list[Item], height: int, width: int) -> torch.Tensor | None:
+        """Where temporal and pull terms may act (B,1,H,W): everywhere but a kept region; None = everywhere."""
+        masks = self._region_masks(items, height, width)
+        if masks is None or self.regions is None:
+            return None
+        kept = self.regions.kept(masks)
+        return None if kept is None else 1.0 - kept
+
     def _pull_loss(self, items: list[Item], height: int, width: int) -> CanvasLoss | None:
         """Pull (anchor join) term at the optimization size, or None: like the temporal term,
         temporal_weight × Pull.weight × masked MSE to the pull target (as the Gatys method)."""
@@ -148,6 +177,9 @@ class PaintStylizer:
         target = to_tensor(targets, self.device, size=(width, height))
         mask = torch.from_numpy(np.stack(masks))[:, None].to(self.device)
         mask = F.interpolate(mask, size=(height, width), mode="area")
+        unkept = self._unkept(items, height, width)
+        if unkept is not None:
+            mask = mask * unkept
         weight = torch.tensor(weights, device=self.device)
 
         def loss(canvas: torch.Tensor) -> torch.Tensor:
@@ -178,7 +210,10 @@ class PaintStylizer:
         out = []
         for b, strokes in enumerate(sets):
             frame_stats = dict(stats, strokes=float(strokes.n_strokes))
-            out.append(FrameResult(image=to_uint8(images[b]), state={"strokes": strokes.to_state()}, stats=frame_stats))
+            ctx = items[b][0]
+            kept = None if self.regions is None or ctx.region is None else self.regions.kept(ctx.region)
+            image = composite_kept(to_uint8(images[b]), ctx.frame, kept)
+            out.append(FrameResult(image=image, state={"strokes": strokes.to_state()}, stats=frame_stats))
         return out
 
     def _fresh(self, items: list[Item]) -> list[FrameResult]:
@@ -191,7 +226,8 @@ class PaintStylizer:
         levels, bg, stats = self.painter.paint_tensors(targets, iterations, extra_loss=pull, progress=progress)
         if self.objective is not None:
             content = self._style_targets(targets)
-            objective: CanvasLoss = self.objective.set_content(content)
+            region = self._region_masks(items, content.shape[2], content.shape[3])
+            objective: CanvasLoss = self.objective.set_content(content, region)
             if pull is not None:
                 style_pull = self._pull_loss(items, content.shape[2], content.shape[3])
                 styled = self.objective
@@ -219,14 +255,23 @@ class PaintStylizer:
         l1_weight = 1.0
         if self.objective is not None:
             # the style objective (with its content L1) at the optimization size replaces the plain L1
-            objective = self.objective.set_content(targets)
+            objective = self.objective.set_content(targets, self._region_masks(items, height, width))
             pull = extra
             extra = (lambda c: objective(c) + pull(c)) if pull is not None else objective  # noqa: E731
             l1_weight = 0.0
         progress = FrameProgress(self.on_event, 1)
         iterations = items[0][0].iterations
         levels, stats = self.painter.repaint_tensors(
-            targets, levels, bg, flows_t, masks, iterations, extra, l1_weight=l1_weight, progress=progress
+            targets,
+            levels,
+            bg,
+            flows_t,
+            masks,
+            iterations,
+            extra,
+            l1_weight=l1_weight,
+            progress=progress,
+            temporal_region=self._unkept(items, height, width),
         )
         stats["seconds"] = time.perf_counter() - t0
         stats["warm"] = 1.0
@@ -239,4 +284,14 @@ def build(spec: MethodSpec, device: str, on_event: EventCallback | None) -> Pain
     if not isinstance(settings, PaintSettings):
         raise ConfigError(f"--method paint got {type(settings).__name__} settings")
     settings.validate()
-    return PaintStylizer(settings, spec.styles, spec.style_weights, None, resolve_device(device), on_event)
+    return PaintStylizer(
+        settings, spec.styles, spec.style_weights, None, resolve_device(device), on_event, regions=spec.regions
+    )
+
+
+def _checked_styles(styles: Sequence[np.ndarray]) -> list[np.ndarray]:
+    images = [np.asarray(s) for s in styles]
+    for img in images:
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise ConfigError("style images must be RGB uint8 arrays (H, W, 3)")
+    return images
