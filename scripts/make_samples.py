@@ -1,6 +1,6 @@
-"""Generate the sample inputs in samples/: a landscape clip with sound and two style images.
+"""Generate the sample inputs in samples/: two clips (one with its region mask) and two style images.
 
-    python scripts/make_samples.py [--out samples]
+    python scripts/make_samples.py [--out samples] [--only landscape|subject|ink|swirl]
 
 Everything is procedural (numpy + OpenCV, fixed seeds), so the repository needs no downloaded
 media and re-running gives the same pictures and sound:
@@ -10,6 +10,12 @@ media and re-running gives the same pictures and sound:
   ripples, rocks and grass in front) seen by a camera that pans and zooms slightly, every layer
   moving at its own depth (parallax). Sound: wind gusts plus a few soft bell-like tones.
 - `landscape_still.png`: the clip's middle frame, lossless, for `vidstyle image`.
+- `subject.mp4`: 2 s, 24 fps, 320x180 H.264, no sound. A hiker (striped sweater, backpack, swinging
+  arms and legs) walks left to right along a meadow path below the landscape's mountains and
+  forest, under a slow pan: a moving foreground subject with internal detail, for spatial control.
+- `subject_mask.mp4`: the hiker's exact mask, frame k for frame k: white = hiker, black = the rest
+  (his ground shadow included), grey only on the anti-aliased edge. Lossless H.264 (crf 0), so a
+  decoded frame is within a grey level of the rendered coverage.
 - `ink_wash.png`: Chinese ink-wash texture: misty ink mountains with wet edges, dry-brush strokes,
   splatter, a red seal, on fibrous paper.
 - `swirl_paint.png`: thick impressionist swirls in a Van Gogh palette, by line-integral
@@ -471,6 +477,249 @@ def make_landscape(out: Path, still: Path | None = None) -> None:
                 w.write(frame)
 
 
+# -------------------------------------------------------------------------------------- subject
+
+SUBJECT_SECONDS = 2.0
+FIG_SS = 4  # supersampling of the walker: its edges are the mask's edges, so they get more samples
+WALKER_HEIGHT = 92.0  # frame pixels, sole to the top of the hair
+GROUND_Y = 166.0  # frame row the soles walk on (the middle of the path)
+_INK = "#1b1714"  # cartoon outline
+
+
+def meadow_layer(rng: np.random.Generator) -> Layer:
+    """The ground in front of the far shore: a meadow with flowers, crossed by a sandy path."""
+    h, w, horizon = _canvas_size()
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    near = np.clip((yy - horizon) / (h - horizon), 0, 1)  # 0 at the horizon, 1 at the bottom
+    alpha = smoothstep(horizon - 1.0, horizon + 1.0, yy)
+    # Grass: horizontal streaks that grow coarser toward the camera, hazy and yellow far away.
+    fine = fbm(rng, h, w, 90, 3)
+    coarse = cv2.resize(fbm(rng, h // 3, w, 40, 4), (w, h), interpolation=cv2.INTER_CUBIC)
+    tex = lerp(fine, coarse, near)
+    patches = fbm(rng, h, w, 6, 3)
+    grass = lerp(hexrgb("#2f5a22"), hexrgb("#8fae4a"), (0.25 + 0.55 * tex * (0.6 + 0.6 * patches))[..., None])
+    grass = lerp(hexrgb("#b4b98a"), grass, (0.35 + 0.65 * near**0.6)[..., None])  # aerial haze
+    rgb = np.ascontiguousarray(grass, dtype=np.float32)
+    # Flowers: dots that grow toward the camera.
+    colours = [hexrgb("#f4efe2"), hexrgb("#f2c94c"), hexrgb("#b784c9"), hexrgb("#e86a5a")]
+    for _ in range(1400):
+        y = horizon + (h - horizon) * rng.random() ** 0.7
+        x = rng.uniform(0, w)
+        r = 0.3 + 1.6 * (y - horizon) / (h - horizon)
+        c = colours[int(rng.integers(len(colours)))] * rng.uniform(0.8, 1.0)
+        cv2.circle(rgb, (int(x * 16), int(y * 16)), max(1, int(r * 16)), c.tolist(), -1, cv2.LINE_AA, shift=4)
+    # The path: a gentle curve of packed sand with wheel ruts and pebbles, frayed edges.
+    centre = GROUND_Y * SS + 5 * SS * np.sin(xx / (90 * SS) + 0.7)
+    half = 10 * SS + 3 * SS * (fbm(rng, h, w, 20, 3) - 0.5)
+    path = smoothstep(half + 1.5, half - 1.5, np.abs(yy - centre))
+    ruts = np.exp(-(((np.abs(yy - centre) - 5 * SS) / (1.4 * SS)) ** 2))
+    sand = lerp(hexrgb("#b79a6a"), hexrgb("#dcc596"), fbm(rng, h, w, 60, 3)[..., None])
+    sand = sand * (1 - 0.22 * ruts)[..., None]
+    rgb = lerp(rgb, sand, path[..., None])
+    for _ in range(260):
+        x = rng.uniform(0, w)
+        y = GROUND_Y * SS + 5 * SS * math.sin(x / (90 * SS) + 0.7) + rng.normal(0, 5 * SS)
+        tone = hexrgb("#7d6a52") if rng.random() < 0.5 else hexrgb("#efe2c6")
+        axes = (int(rng.uniform(0.6, 1.6) * 16), int(rng.uniform(0.4, 1.0) * 16))
+        cv2.ellipse(rgb, (int(x * 16), int(y * 16)), axes, 0, 0, 360, tone.tolist(), -1, cv2.LINE_AA, shift=4)
+    return Layer(np.clip(rgb, 0, 1).astype(np.float32), alpha.astype(np.float32), 0.8)
+
+
+def _limb(root: np.ndarray, angle: float, length: float) -> np.ndarray:
+    """End of a limb hanging from `root` at `angle` (radians from straight down, + = forward)."""
+    return root + length * np.array([math.sin(angle), -math.cos(angle)])
+
+
+def walker_pose(phase: float) -> dict[str, np.ndarray]:
+    """Joint positions of a walker facing right, in body heights (x forward, y up, 0 = ground).
+
+    A gait cycle is one period of `phase`; the far leg and arm run half a cycle behind the near
+    ones. The hip sits as high as the lower foot allows, which makes the body bob twice a cycle.
+    """
+    thigh, shin, foot = 0.245, 0.235, 0.085
+    joints: dict[str, np.ndarray] = {}
+    lowest = 0.0
+    for side, offset in (("near", 0.0), ("far", 0.5)):
+        a = 2 * math.pi * (phase + offset)
+        hip_angle = 0.45 * math.sin(a)
+        knee_bend = 0.1 + 0.9 * max(0.0, math.cos(a)) ** 2  # bent most while the leg swings forward
+        knee = _limb(np.zeros(2), hip_angle, thigh)
+        ankle = _limb(knee, hip_angle - knee_bend, shin)
+        toe_dir = hip_angle - knee_bend + 0.25 * max(0.0, -math.sin(a))  # toe lifts behind the body
+        toe = ankle + foot * np.array([math.cos(toe_dir), math.sin(toe_dir)])
+        joints[f"{side}_knee"], joints[f"{side}_ankle"], joints[f"{side}_toe"] = knee, ankle, toe
+        lowest = min(lowest, ankle[1], toe[1])
+        shoulder_angle = -0.42 * math.sin(a)  # arms swing against the legs
+        joints[f"{side}_arm"] = np.array([shoulder_angle, shoulder_angle + 0.35 + 0.3 * max(0.0, math.sin(a + 1.0))])
+    lift = np.array([0.0, 0.02 - lowest])  # soles 0.02 above the ground line (their thickness)
+    for key in [k for k in joints if not k.endswith("_arm")]:
+        joints[key] = joints[key] + lift
+    joints["hip"] = lift.copy()
+    joints["shoulder"] = joints["hip"] + np.array([0.035, 0.30])
+    joints["head"] = joints["shoulder"] + np.array([0.035, 0.115])
+    for side in ("near", "far"):
+        upper, lower = joints.pop(f"{side}_arm")
+        elbow = _limb(joints["shoulder"], upper, 0.165)
+        joints[f"{side}_elbow"], joints[f"{side}_hand"] = elbow, _limb(elbow, lower, 0.15)
+    return joints
+
+
+class _Sprite:
+    """Premultiplied colour and coverage of the walker on a supersampled canvas, built part by part.
+
+    Every part is drawn as coverage (anti-aliased, 8-bit) and laid *over* what is there, so the
+    final coverage is exactly the walker's silhouette: the sample's mask.
+    """
+
+    def __init__(self, w: int, h: int, origin: tuple[float, float], scale: float) -> None:
+        self.colour = np.zeros((h, w, 3), np.float32)
+        self.alpha = np.zeros((h, w), np.float32)
+        self.origin, self.scale = origin, scale
+
+    def px(self, p: np.ndarray) -> tuple[int, int]:
+        """Body heights to canvas pixels in 1/16 units (cv2's `shift=4`)."""
+        x = self.origin[0] + p[0] * self.scale
+        y = self.origin[1] - p[1] * self.scale
+        return int(round(x * 16)), int(round(y * 16))
+
+    def lay(self, draw, colour: np.ndarray | str, pattern: np.ndarray | None = None) -> np.ndarray:
+        """Lay one part: `draw(canvas, 255)` paints its shape; `pattern` (HxWx3) overrides the flat colour."""
+        cover = np.zeros(self.alpha.shape, np.uint8)
+        draw(cover, 255)
+        m = cover.astype(np.float32) / 255.0
+        paint = (hexrgb(colour) if isinstance(colour, str) else colour) if pattern is None else pattern
+        self.colour *= (1 - m)[..., None]
+        self.colour += paint * m[..., None]
+        self.alpha *= 1 - m
+        self.alpha += m
+        return m
+
+    def capsule(self, points: list[np.ndarray], width: float, colour: str, outline: float = 0.012) -> None:
+        """A limb: a thick polyline with round ends, inked around its edge."""
+        pts = [self.px(p) for p in points]
+
+        def stroke(extra: float):
+            thick = max(1, int(round((width + 2 * extra) * self.scale)))
+
+            def draw(canvas: np.ndarray, value: int) -> None:
+                for a, b in zip(pts[:-1], pts[1:]):
+                    cv2.line(canvas, a, b, value, thick, cv2.LINE_AA, shift=4)
+
+            return draw
+
+        self.lay(stroke(outline), _INK)
+        self.lay(stroke(0.0), colour)
+
+    def disc(self, centre: np.ndarray, radius: float, colour: str, outline: float = 0.0) -> None:
+        c = self.px(centre)
+        for r, col in ((radius + outline, _INK), (radius, colour)) if outline else ((radius, colour),):
+            rr = int(round(r * self.scale * 16))
+            self.lay(lambda canvas, v, rr=rr: cv2.circle(canvas, c, rr, v, -1, cv2.LINE_AA, shift=4), col)
+
+
+def draw_walker(sprite: _Sprite, joints: dict[str, np.ndarray]) -> None:
+    """A hiker in profile: striped sweater, jeans, boots, a backpack with a pocket, hair, face."""
+    hip, shoulder, head = joints["hip"], joints["shoulder"], joints["head"]
+    shade = {"far": "#27405f", "near": "#3b5f8f"}
+    boots = {"far": "#34241a", "near": "#4a3324"}
+    for side in ("far", "near"):  # legs: jeans, then boots
+        sprite.capsule([hip, joints[f"{side}_knee"], joints[f"{side}_ankle"]], 0.075, shade[side])
+        sprite.capsule([joints[f"{side}_ankle"], joints[f"{side}_toe"]], 0.05, boots[side])
+    far_arm = [shoulder, joints["far_elbow"], joints["far_hand"]]
+    sprite.capsule(far_arm[:2], 0.06, "#8e2a22")
+    sprite.capsule(far_arm[1:], 0.05, "#8e2a22")
+    sprite.disc(joints["far_hand"], 0.024, "#b07c5c", 0.01)
+    # Backpack on the back, with a lighter pocket and a bedroll on top.
+    back = shoulder + np.array([-0.085, -0.03])
+    sprite.capsule([back, back + np.array([-0.01, -0.16])], 0.11, "#2f6f6a")
+    sprite.capsule([back + np.array([-0.03, -0.09]), back + np.array([-0.03, -0.14])], 0.045, "#4f9a90", 0.006)
+    sprite.capsule([back + np.array([-0.05, 0.05]), back + np.array([0.02, 0.05])], 0.05, "#c9a45c")
+    # Torso: a red sweater with cream stripes that follow the body's axis.
+    axis = shoulder - hip
+    h, w = sprite.alpha.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    bx, by = (xs - sprite.origin[0]) / sprite.scale - hip[0], (sprite.origin[1] - ys) / sprite.scale - hip[1]
+    u = (bx * axis[0] + by * axis[1]) / float(axis @ axis)  # 0 at the hip, 1 at the shoulder
+    stripes = smoothstep(0.35, 0.45, 0.5 + 0.5 * np.sin(u * 2 * np.pi * 4.5))
+    sweater = lerp(hexrgb("#c8372d"), hexrgb("#f1e3c6"), stripes[..., None])
+    top, bottom = sprite.px(shoulder + np.array([0.0, -0.01])), sprite.px(hip + np.array([0.0, 0.03]))
+    for extra, pattern in ((0.012, None), (0.0, sweater)):
+        thick = int(round((0.15 + 2 * extra) * sprite.scale))
+        sprite.lay(lambda c, v, t=thick: cv2.line(c, top, bottom, v, t, cv2.LINE_AA, shift=4), _INK, pattern)
+    # Strap over the chest, neck, head with hair, ear, eye and nose.
+    sprite.capsule([back + np.array([0.02, 0.01]), shoulder + np.array([0.06, -0.12])], 0.018, "#1f4a46", 0.004)
+    sprite.capsule([shoulder, head], 0.05, "#d69c78", 0.01)
+    sprite.disc(head + np.array([0.052, -0.005]), 0.017, "#d69c78", 0.008)  # nose
+    sprite.disc(head, 0.066, "#e0a982", 0.012)
+    hc, r = sprite.px(head + np.array([-0.006, 0.008])), int(round(0.07 * sprite.scale * 16))
+    sprite.lay(lambda c, v: cv2.ellipse(c, hc, (r, r), 0, 150, 345, v, -1, cv2.LINE_AA, shift=4), "#3a2418")
+    sprite.disc(head + np.array([-0.012, -0.004]), 0.016, "#c98d6a")  # ear
+    sprite.disc(head + np.array([0.034, 0.012]), 0.011, _INK)  # eye
+    # Near arm last: it swings in front of the body.
+    near_arm = [shoulder, joints["near_elbow"], joints["near_hand"]]
+    sprite.capsule(near_arm[:2], 0.06, "#c8372d")
+    sprite.capsule(near_arm[1:], 0.05, "#c8372d")
+    sprite.disc(joints["near_hand"], 0.024, "#e0a982", 0.01)
+
+
+def subject_frames(seed: int = 7) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Frames of a hiker walking left to right along a meadow path, and their exact masks.
+
+    The background is the landscape's world (sky, ranges, forest) above a meadow instead of the
+    lake, under a slow pan. The walker is rendered as coverage at FIG_SS× and composited at frame
+    size as `background·(1 − A) + colour`, so the mask A (0–255) is exactly how much of each pixel
+    is walker, anti-aliased edge included; its ground shadow belongs to the background.
+    """
+    above, _, _ = build_world(seed)
+    layers = [*above, meadow_layer(np.random.default_rng(seed + 10))]
+    n = int(round(SUBJECT_SECONDS * FPS))
+    scale = WALKER_HEIGHT * FIG_SS
+    # The walker is drawn in a box around it (frame-pixel aligned, so its area downsample is the
+    # same as the whole canvas's), not on the whole supersampled frame: 6× less to draw.
+    box_w, box_h = math.ceil(0.9 * WALKER_HEIGHT), math.ceil(1.2 * WALKER_HEIGHT)
+    frames, masks = [], []
+    for i in range(n):
+        t = i / FPS
+        pan = (-8 + 16 * t / SUBJECT_SECONDS) * SS
+        canvas = np.zeros((HEIGHT * SS, WIDTH * SS, 3), np.float32)
+        for layer in layers:
+            rgb, a = _place(layer, pan, 1.0)
+            canvas = lerp(canvas, rgb, a[..., None])
+        x = 72 + 82 * t  # frame pixels: about 0.9 body heights a second
+        shadow = np.zeros(canvas.shape[:2], np.float32)
+        centre, axes = (int(x * SS * 16), int(GROUND_Y * SS * 16)), (int(26 * SS * 16), int(4 * SS * 16))
+        cv2.ellipse(shadow, centre, axes, 0, 0, 360, 1.0, -1, cv2.LINE_AA, shift=4)
+        canvas *= (1 - 0.4 * cv2.GaussianBlur(shadow, (0, 0), 2.0 * SS))[..., None]
+        background = cv2.resize(canvas, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+        left, top = math.floor(x - 0.42 * WALKER_HEIGHT), math.floor(GROUND_Y - 1.12 * WALKER_HEIGHT)
+        sprite = _Sprite(box_w * FIG_SS, box_h * FIG_SS, ((x - left) * FIG_SS, (GROUND_Y - top) * FIG_SS), scale)
+        draw_walker(sprite, walker_pose(t / 0.95))
+        edge = np.concatenate([sprite.alpha[0], sprite.alpha[-1], sprite.alpha[:, 0], sprite.alpha[:, -1]])
+        if edge.any() or left < 0 or top < 0 or left + box_w > WIDTH or top + box_h > HEIGHT:
+            raise RuntimeError(f"the walker leaves its box or the frame at frame {i}")
+        colour = np.zeros((HEIGHT, WIDTH, 3), np.float32)
+        alpha = np.zeros((HEIGHT, WIDTH), np.float32)
+        box = (slice(top, top + box_h), slice(left, left + box_w))
+        colour[box] = cv2.resize(sprite.colour, (box_w, box_h), interpolation=cv2.INTER_AREA)
+        alpha[box] = cv2.resize(sprite.alpha, (box_w, box_h), interpolation=cv2.INTER_AREA)
+        frame = (background * (1 - alpha)[..., None] + colour) * _vignette(HEIGHT, WIDTH)[..., None]
+        frames.append(np.clip(frame * 255 + 0.5, 0, 255).astype(np.uint8))
+        cover = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
+        masks.append(np.repeat(cover[..., None], 3, axis=2))
+    return frames, masks
+
+
+def make_subject(out: Path, mask_out: Path) -> None:
+    """The walker clip (lossy, like the landscape) and its mask video (lossless, so it stays exact)."""
+    frames, masks = subject_frames()
+    reproducible = {"x264-params": "mbtree=0"}  # x264's mb-tree asm is not reproducible
+    for path, pictures, crf in ((out, frames, 20), (mask_out, masks, 0)):
+        options = dict(crf=crf, preset="slow", overwrite=True, encoder_options=reproducible)
+        with VideoWriter(path, WIDTH, HEIGHT, Fraction(FPS), **options) as w:
+            for picture in pictures:
+                w.write(picture)
+
+
 # -------------------------------------------------------------------------------------- ink wash
 
 
@@ -824,11 +1073,13 @@ def make_swirl_paint(size: int = 512, seed: int = 5) -> np.ndarray:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "samples")
-    parser.add_argument("--only", choices=["landscape", "ink", "swirl"], default=None)
+    parser.add_argument("--only", choices=["landscape", "subject", "ink", "swirl"], default=None)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "landscape"):
         make_landscape(args.out / "landscape.mp4", args.out / "landscape_still.png")
+    if args.only in (None, "subject"):
+        make_subject(args.out / "subject.mp4", args.out / "subject_mask.mp4")
     if args.only in (None, "ink"):
         save_image(args.out / "ink_wash.png", make_ink_wash())
     if args.only in (None, "swirl"):

@@ -41,6 +41,7 @@ class Panel:
     COLOUR = "Colour"
     MODEL = "Model and device"
     PAINTER = "Painter"
+    REGIONS = "Spatial control (masks)"
     VIDEO = "Video and temporal coherence"
     RUN = "Distribution"
 
@@ -201,9 +202,10 @@ def settings_tables() -> dict[str, type]:
     """Table name → settings class, for every registered method plus the engine's settings."""
     from vidstyle.engine.settings import EncoderSettings, VideoSettings
     from vidstyle.methods.registry import METHODS
+    from vidstyle.regions.settings import RegionSettings
 
     tables: dict[str, type] = {name: entry.settings for name, entry in METHODS.items()}
-    tables.update(video=VideoSettings, encoder=EncoderSettings)
+    tables.update(video=VideoSettings, encoder=EncoderSettings, regions=RegionSettings)
     return tables
 
 

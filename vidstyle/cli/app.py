@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from vidstyle.cli import options as opt
-from vidstyle.cli.build import engine_settings, method_spec
+from vidstyle.cli.build import engine_settings, method_spec, region_settings
 from vidstyle.cli.progress import ImageProgress, JobProgress, say
 from vidstyle.config import STILL, VIDEO, Panel
 from vidstyle.errors import ConfigError, Interrupted, VidstyleError
@@ -117,7 +117,8 @@ def image(
 
     choices = opt.pop_choices(settings)
     _refuse_exports(choices.method, strokes_out=strokes_out, svg=svg, process_video=process_video)
-    _check_outputs([output, strokes_out, svg, process_video], [content, *(choices.styles or [])], overwrite)
+    regions = region_settings(choices, settings)
+    _check_outputs([output, strokes_out, svg, process_video], [content, *_inputs_besides(choices, regions)], overwrite)
     photo = load_image(str(content))
     spec = method_spec(choices, settings)
     long_side = spec.settings.output_long_side()
@@ -125,14 +126,27 @@ def image(
         photo = resize_image(photo, *fit_long_side(*image_size(photo), long_side))
     if spec.settings.needs_palette():
         spec = spec.with_palette(photo)
-    result = _run_still(spec, photo, output, choices.device)
+    region = None
+    if regions.active:
+        from vidstyle.regions.still import still_mask
+
+        region = still_mask(regions, photo, choices.device)
+    result = _run_still(spec, photo, output, choices.device, region)
     if spec.entry.strokes:
         from vidstyle.cli.exports import paint_exports
 
         paint_exports(result, strokes_out, svg, process_video)
 
 
-def _run_still(spec, picture, output: Path, device: str):
+def _inputs_besides(choices: opt.Choices, regions) -> list[str]:
+    """Files an output must never overwrite besides the content: styles, the mask, background styles."""
+    from vidstyle.regions.settings import KEEP
+
+    named = [*(choices.styles or []), regions.mask, *regions.background_style]
+    return [str(p) for p in named if p is not None and p != KEEP]
+
+
+def _run_still(spec, picture, output: Path, device: str, region=None):
     """Build the stylizer, stylize one picture with a progress bar, save it, report what ran."""
     from vidstyle.media.images import save_image
     from vidstyle.methods.base import FrameContext
@@ -140,7 +154,7 @@ def _run_still(spec, picture, output: Path, device: str):
     started = time.perf_counter()
     with ImageProgress(console) as progress:
         stylizer = spec.build(device, progress)
-        result = stylizer.stylize(FrameContext(index=0, frame=picture), None)
+        result = stylizer.stylize(FrameContext(index=0, frame=picture, region=region), None)
     save_image(str(output), result.image)
     info = stylizer.describe()
     stats = result.stats
@@ -201,6 +215,7 @@ def _job(input: Path, output: Path | None, choices: opt.Choices, settings: dict[
         method=spec,
         video=video,
         encoder=encoder,
+        regions=region_settings(choices, settings),
         size=spec.settings.output_long_side(),
         **fields,
     )
@@ -230,7 +245,9 @@ def stylize(
 
     choices = opt.pop_choices(settings)
     _refuse_exports(choices.method, strokes_out=strokes_out)
-    _check_outputs([strokes_out], [input], overwrite)
+    _check_outputs(
+        [output, strokes_out], [input, *_inputs_besides(choices, region_settings(choices, settings))], overwrite
+    )
     job = _job(
         input,
         output,
@@ -287,7 +304,7 @@ def preview(
         raise ConfigError(f"--count must be at least 1, got {count}")
     if at is not None and frames:
         raise ConfigError("give --at or --frames, not both")
-    _check_outputs([output], [input], overwrite)
+    _check_outputs([output], [input, *_inputs_besides(choices, region_settings(choices, settings))], overwrite)
     info = probe_video(str(input))
     first, last = resolve_range(info, frames=frames, start=at)
     if not frames:

@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from vidstyle.cli.options import METHOD_TABLES, Choices, SettingOption, given_settings
-from vidstyle.config import build_settings, check_blend, check_toml, load_toml
+from vidstyle.config import build_settings, check_blend, check_toml, load_toml, toml_section
 from vidstyle.errors import ConfigError
+from vidstyle.methods.base import Regions
 from vidstyle.methods.registry import MethodSpec, method_entry, preset_values
+from vidstyle.regions.settings import KEEP, RegionSettings
+
+FILE_PATHS = ("mask", "segment_weights", "background_style")  # [regions] paths, relative to the settings file
 
 
 def _split(
@@ -30,7 +34,7 @@ def _split(
     return per_table, refused
 
 
-def load_styles(paths: list[Path] | None, blend: list[float] | None, method: str) -> tuple[list, list[float]]:
+def load_styles(paths: list[str] | None, blend: list[float] | None, method: str) -> tuple[list, list[float]]:
     from vidstyle.media.images import load_image
 
     paths = paths or []
@@ -56,8 +60,52 @@ def method_spec(choices: Choices, values: dict[str, Any], overrides: dict[str, A
     settings = build_settings(
         entry.settings, choices.method, toml, flags, preset_values(choices.method, choices.preset)
     )
-    styles, weights = load_styles(choices.styles, choices.blend, choices.method)
-    return MethodSpec(choices.method, settings, styles, weights)
+    regions = region_settings(choices, values)
+    if not regions.active:
+        if KEEP in (choices.styles or []):
+            raise ConfigError("--style keep needs --mask or --segment (keep shows the input in one region of a mask)")
+        styles, weights = load_styles(choices.styles, choices.blend, choices.method)
+        return MethodSpec(choices.method, settings, styles, weights)
+    keep_inside = choices.styles == [KEEP]
+    if KEEP in (choices.styles or []) and not keep_inside:
+        raise ConfigError("--style keep cannot be blended with style images")
+    if not choices.styles:
+        raise ConfigError("--mask/--segment need --style IMAGE or keep for the mask's white region")
+    styles, weights = ([], []) if keep_inside else load_styles(choices.styles, choices.blend, choices.method)
+    outside, outside_weights = [], []
+    if not regions.keep_outside:
+        outside, outside_weights = load_styles(list(regions.background_style), list(regions.background_blend), "paint")
+    return MethodSpec(choices.method, settings, styles, weights, regions=Regions(keep_inside, outside, outside_weights))
+
+
+def region_settings(choices: Choices, values: dict[str, Any]) -> RegionSettings:
+    """Spatial control from file < flags; `--background-style` (a choice, like `--style`) overrides the file's.
+
+    Paths written in the settings file are relative to that file.
+    """
+    toml = load_toml(choices.config)
+    per_table, _ = _split(given_settings(values), choices.method)
+    flags = dict(per_table.get("regions", {}))
+    if choices.background is not None:
+        flags.update(background_style=(choices.background,), background_blend=())
+    if choices.config is not None:
+        base = Path(choices.config).parent
+        from_file = toml_section(toml, "regions", RegionSettings)
+        resolved = {
+            key: _relative_to(base, value) for key, value in from_file.items() if key in FILE_PATHS and key not in flags
+        }
+        toml = {k: v for k, v in toml.items() if k not in RegionSettings.__dataclass_fields__}
+        toml["regions"] = {**from_file, **resolved}
+    return build_settings(RegionSettings, "regions", toml, flags)
+
+
+def _relative_to(base: Path, value: Any) -> Any:
+    def one(path: Any) -> Any:
+        if not isinstance(path, str) or path == KEEP or Path(path).is_absolute():
+            return path
+        return str(base / path)
+
+    return [one(v) for v in value] if isinstance(value, list) else one(value)
 
 
 def engine_settings(choices: Choices, values: dict[str, Any]):

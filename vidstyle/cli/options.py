@@ -144,9 +144,10 @@ class Choices:
     method: str = "gatys"
     preset: str | None = None
     config: Path | None = None
-    styles: list[Path] | None = None
+    styles: list[str] | None = None  # paths, or ["keep"] under spatial control
     blend: list[float] | None = None
     device: str = "auto"
+    background: str | None = None  # --background-style: a path or "keep"
 
 
 def pop_choices(options: dict[str, Any]) -> Choices:
@@ -158,6 +159,7 @@ def pop_choices(options: dict[str, Any]) -> Choices:
         options.pop("style"),
         options.pop("style_blend"),
         options.pop("device"),
+        options.pop("background_style"),
     )
 
 
@@ -169,6 +171,7 @@ def _choice_parameters() -> list[inspect.Parameter]:
         "preset": (Preset, None),
         "config": (Config, None),
         "device": (Device, "auto"),
+        "background_style": (BackgroundStyle, None),
     }
     return [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
@@ -188,13 +191,24 @@ Overwrite = Annotated[
     bool, typer.Option("--overwrite", help="Replace an existing output.", rich_help_panel=Panel.IO, metavar="")
 ]
 Styles = Annotated[
-    Optional[list[Path]],
+    Optional[list[str]],
     typer.Option(
         "--style",
         "-s",
-        help="Style image; repeat to blend several (required by gatys, optional for paint).",
+        help="Style image; repeat to blend several (required by gatys, optional for paint). "
+        "With --mask/--segment it styles the white region, or keep shows the input there.",
         rich_help_panel=Panel.STYLE,
-        metavar="IMAGE",
+        metavar="IMAGE|keep",
+    ),
+]
+BackgroundStyle = Annotated[
+    Optional[str],
+    typer.Option(
+        "--background-style",
+        help="Style image of the mask's black region, or keep (the input's own pixels there); "
+        "a file named keep is ./keep. A blend: background_style in [regions] of the settings file.",
+        rich_help_panel=Panel.REGIONS,
+        metavar="IMAGE|keep",
     ),
 ]
 StyleBlend = Annotated[
@@ -230,8 +244,8 @@ Config = Annotated[
     typer.Option(
         "--config",
         help=_help(
-            "Settings file (TOML): [gatys], [paint], [video] and [encoder] tables; flags override "
-            "it, it overrides the preset."
+            "Settings file (TOML): [gatys], [paint], [video], [encoder] and [regions] tables; flags "
+            "override it, it overrides the preset."
         ),
         rich_help_panel=Panel.STYLE,
         metavar="FILE",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import closing
 
 from vidstyle.engine.executors import InProcessExecutor, RayExecutor, Resources
 from vidstyle.engine.jobs import JobReport, JobSpec, PreparedJob, prepare_job, resolve_resources, stylizer_summary
+from vidstyle.engine.regions import job_masks, segmentation_pass, with_regions
 from vidstyle.engine.scheduler import Scheduler, chunks_of
 from vidstyle.engine.sidecar import sidecar_path, write_sidecar
 from vidstyle.errors import Interrupted, OutputError
@@ -70,9 +72,16 @@ def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
         if job.output is not None:
             writer = _open_writer(job, prepared)
         run = Scheduler(plan, job.video, store, executor, writer, emit, job.keep_states, job.collect_frames)
+        if prepared.regions is not None and prepared.regions.segmented:
+            with closing(read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side)) as frames:
+                segmentation_pass(prepared.regions, plan, store, executor, frames)
         source = read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side)
         try:
-            run.run(chunks_of(source, plan))
+            chunks = chunks_of(source, plan)
+            if prepared.regions is not None:
+                masks = job_masks(prepared.regions, plan, store, prepared.width, prepared.height)
+                chunks = with_regions(chunks, masks)
+            run.run(chunks)
         finally:
             source.close()
         run.write_ready()

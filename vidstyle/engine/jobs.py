@@ -21,11 +21,13 @@ from vidstyle import __version__
 from vidstyle.device import DEVICES, local_gpus
 from vidstyle.engine.executors import Resources
 from vidstyle.engine.plan import Plan, detect_cuts, histogram_distances, make_plan, shot_signature
+from vidstyle.engine.regions import RegionSource, prepare_regions
 from vidstyle.engine.settings import EncoderSettings, VideoSettings
 from vidstyle.engine.store import WorkStore, job_key
 from vidstyle.errors import ConfigError
 from vidstyle.events import EventCallback, JobPlanned, WorkDiscarded, WorkResumed
 from vidstyle.methods import MethodSpec, StylizerInfo
+from vidstyle.regions.settings import RegionSettings
 
 SHOT_SIGNATURE_SIDE = 96
 
@@ -37,6 +39,7 @@ class JobSpec:
     method: MethodSpec
     video: VideoSettings = field(default_factory=VideoSettings)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
+    regions: RegionSettings = field(default_factory=RegionSettings)  # spatial control: where the mask comes from
     frames: str | None = None
     start: str | None = None
     end: str | None = None
@@ -83,6 +86,7 @@ class PreparedJob:
     work_dir: str
     temporary_work: tempfile.TemporaryDirectory | None  # a preview's throw-away work directory
     resumed: int  # finished chunks found in the store
+    regions: RegionSource | None = None  # spatial control's mask source, checked
 
 
 def default_work_dir(output: str) -> str:
@@ -157,13 +161,17 @@ def prepare_job(job: JobSpec, emit: EventCallback) -> PreparedJob:
 
     video = job.video.validate()
     job.encoder.validate()
+    job.regions.validate()
     job.method.check()
+    if job.regions.active != (job.method.regions is not None):
+        raise ConfigError("spatial control needs both a mask source (--mask/--segment) and the regions' styles")
     info = probe(job.input)
     first, last = resolve_range(info, frames=job.frames, start=job.start, end=job.end)
     long_side = job.size or job.method.settings.output_long_side()
     width, height = output_size(info, long_side)
     if job.output is not None:
         check_output_path(job.output, [job.input], job.overwrite)
+    regions, regions_described = prepare_regions(job.regions, width, height, first, last)
     cuts = shot_cuts(job.input, first, last, video.shot_threshold)
     plan = make_plan(first, last, cuts, video.chunk_frames)
     spec = with_job_palette(job.method, job.input, first, last, long_side)
@@ -179,6 +187,8 @@ def prepare_job(job: JobSpec, emit: EventCallback) -> PreparedJob:
         "cuts": cuts,
         "keep_states": job.keep_states,
     }
+    if regions is not None:
+        description["regions"] = regions_described
     key = job_key(description, spec.blobs())
     temporary_work = None
     if job.output is None and job.work_dir is None:
@@ -194,5 +204,17 @@ def prepare_job(job: JobSpec, emit: EventCallback) -> PreparedJob:
         done_frames = sum(c.frames for c in plan.chunks if c.index in finished)
         emit(WorkResumed(len(finished), done_frames, work_dir))
     return PreparedJob(
-        spec, info, long_side, width, height, plan, key, description, store, work_dir, temporary_work, len(finished)
+        spec,
+        info,
+        long_side,
+        width,
+        height,
+        plan,
+        key,
+        description,
+        store,
+        work_dir,
+        temporary_work,
+        len(finished),
+        regions,
     )

@@ -1,9 +1,11 @@
 """Work directory: every finished chunk and anchor is persisted so a killed job resumes where it stopped.
 
 Layout: `job.json` (the job key and a readable copy of what it hashes), `anchors/<frame>.pkl`,
-`chunks/<index>.npz`. Files are written to a temporary name and renamed, so a crash never leaves a
-half-written result that a resume would trust. A different job key (any setting that changes pixels,
-or a changed input file) empties the directory first.
+`chunks/<index>.npz`, and under spatial control with `--segment` the smoothed masks of each chunk,
+`regions/<index>.npz` (compressed: near-binary masks shrink ~50×). Files are written to a temporary
+name and renamed, so a crash never leaves a half-written result that a resume would trust. A
+different job key (any setting that changes pixels, or a changed input file) empties the directory
+first.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class WorkStore:
             return None
 
     def _clear(self) -> None:
-        for name in ("anchors", "chunks", JOB_FILE):
+        for name in ("anchors", "chunks", "regions", JOB_FILE):
             target = self.root / name
             if target.is_dir():
                 shutil.rmtree(target, ignore_errors=True)
@@ -111,6 +113,22 @@ class WorkStore:
         with np.load(self._chunk_path(index)) as data:
             return data["frames"], json.loads(str(data["stats"]))
 
+    def _regions_path(self, index: int) -> Path:
+        return self.root / "regions" / f"{index:05d}.npz"
+
+    def has_regions(self, index: int) -> bool:
+        return self._regions_path(index).is_file()
+
+    def save_regions(self, index: int, masks: np.ndarray) -> None:
+        """A chunk's region masks (frames, H, W) uint8, from the segmentation pass."""
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, masks=masks)
+        self._write(self._regions_path(index), buffer.getvalue())
+
+    def load_regions(self, index: int) -> np.ndarray:
+        with np.load(self._regions_path(index)) as data:
+            return data["masks"]
+
     def finished_chunks(self) -> set[int]:
         folder = self.root / "chunks"
         if not folder.is_dir():
@@ -119,7 +137,11 @@ class WorkStore:
 
     def is_empty(self) -> bool:
         """No finished chunk and no anchor: nothing a resume could reuse."""
-        return not self.finished_chunks() and not any((self.root / "anchors").glob("*.pkl"))
+        return (
+            not self.finished_chunks()
+            and not any((self.root / "anchors").glob("*.pkl"))
+            and not any((self.root / "regions").glob("*.npz"))
+        )
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -1,7 +1,8 @@
 """What a worker does with a stylizer: one anchor, or spans of a group of chunks in lockstep.
 
 Plain functions (no Ray here) so the same code runs inside Ray actors and in-process (preview,
-tests). Flow is computed from the *input* frames; the stylizer only sees FrameContexts.
+tests). Flow is computed from the *input* frames; the stylizer only sees FrameContexts. Under
+spatial control a frame arrives with its region mask as a 4th channel (`regions.split_region`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from vidstyle.engine.plan import Chunk, seam_ramp
+from vidstyle.engine.regions import split_region
 from vidstyle.engine.settings import VideoSettings
 from vidstyle.methods.base import FrameContext, FrameResult, FrameStylizer, Pull
 
@@ -66,6 +68,9 @@ def run_anchor(
     A warm-started anchor runs `warm_iterations`; a cold one the method's own count for a first frame.
     """
     started = time.perf_counter()
+    frame, region = split_region(frame)
+    if previous_frame is not None:
+        previous_frame, _ = split_region(previous_frame)
     flow, mask = temporal_link(frame, previous_frame, video)
     warm = flow is not None and previous_result is not None
     ctx = FrameContext(
@@ -74,6 +79,7 @@ def run_anchor(
         flow=flow if warm else None,
         mask=mask if warm else None,
         iterations=warm_iterations if warm else None,
+        region=region,
     )
     result = stylizer.stylize(ctx, previous_result.state if warm else None)
     result.stats = {**result.stats, "frame": index, "anchor": 1, "wall": time.perf_counter() - started}
@@ -88,6 +94,7 @@ def _pull(
         return Pull(target=next_anchor.pull_image, weight=weight, mask=None)
     from vidstyle.flow import flow_and_mask, warp
 
+    next_frame, _ = split_region(next_frame)
     flow, mask = flow_and_mask(frame, next_frame, preset=video.flow_preset)
     return Pull(target=warp(next_anchor.pull_image, flow), weight=weight, mask=mask)
 
@@ -108,7 +115,9 @@ def run_spans(
     chunk is its own chain; batching them only shares the forward/backward passes.
     """
     outputs = [
-        SpanOutput(s.chunk.index, np.empty((s.frames,) + clips[i].shape[1:], np.uint8), [], [] if keep_states else None)
+        SpanOutput(
+            s.chunk.index, np.empty((s.frames, *clips[i].shape[1:3], 3), np.uint8), [], [] if keep_states else None
+        )
         for i, s in enumerate(spans)
     ]
     states = list(starts)
@@ -119,13 +128,16 @@ def run_spans(
         for i in live:
             span, clip = spans[i], clips[i]
             k = offset - span.lo + 1  # position of this offset's frame in `clip`
-            flow, mask = temporal_link(clip[k], clip[k - 1], video)
+            frame, region = split_region(clip[k])
+            flow, mask = temporal_link(frame, split_region(clip[k - 1])[0], video)
             pull = None
             ramp = seam_ramp(offset, span.chunk.frames, video.seam_frames)
             if ramp > 0 and next_anchors[i] is not None and video.temporal != "none":
                 next_frame, next_result = next_anchors[i]
-                pull = _pull(clip[k], next_frame, next_result, ramp * video.seam_strength, video)
-            ctx = FrameContext(index=span.chunk.start + offset, frame=clip[k], flow=flow, mask=mask, pull=pull)
+                pull = _pull(frame, next_frame, next_result, ramp * video.seam_strength, video)
+            ctx = FrameContext(
+                index=span.chunk.start + offset, frame=frame, flow=flow, mask=mask, pull=pull, region=region
+            )
             items.append((ctx, states[i] if flow is not None else None))
         if not items:
             continue

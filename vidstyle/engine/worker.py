@@ -38,6 +38,8 @@ class Worker:
         # a warm-started anchor: the job's override, else the method's own choice
         self.anchor_iterations = video.anchor_iterations or spec.settings.anchor_iterations()
         self.stylizer = spec.build(device, on_event)
+        self.device = device
+        self._segmenter: tuple[tuple, object] | None = None  # (classes, weights path) -> Segmenter
 
     def describe(self) -> dict:
         """This process and what its stylizer runs (StylizerInfo's fields), for the worker list and sidecar."""
@@ -56,3 +58,20 @@ class Worker:
         next_anchors: list[tuple[np.ndarray, FrameResult] | None],
     ) -> list[SpanOutput]:
         return run_spans(self.stylizer, self.video, spans, clips, starts, next_anchors, self.keep_states)
+
+    def segment(self, classes: tuple[str, ...], weights: str, frames: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Smoothed region masks (hi − lo, H, W) uint8 of window positions lo … hi−1 (spatial control, `--segment`).
+
+        The network is loaded on first use and kept for the next windows.
+        """
+        from vidstyle.regions.smoothing import segment_window
+
+        key = (classes, weights)
+        if self._segmenter is None or self._segmenter[0] != key:
+            from pathlib import Path
+
+            from vidstyle.regions.segment import Segmenter, load_segmentation_weights
+
+            device = "cpu" if self.device == "auto" else self.device
+            self._segmenter = (key, Segmenter(classes, load_segmentation_weights(Path(weights)), device))
+        return segment_window(self._segmenter[1], frames, lo, hi)
