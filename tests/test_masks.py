@@ -1,4 +1,4 @@
-"""Region masks from files (vidstyle.regions.masks): images, mask videos, folders, checks, feathering."""
+"""Region masks from files (vidstyle.media.masks): images, mask videos, folders, checks, feathering."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from vidstyle.errors import ConfigError, InputError
+from vidstyle.media.masks import MaskSource, check_not_constant, feather, open_mask
 from vidstyle.media.writer import VideoWriter
-from vidstyle.regions.masks import MaskSource, check_not_constant, feather, open_mask
 
 
 def _png(path: Path, grey: np.ndarray | int, size: tuple[int, int] = (32, 18), mode: str = "L") -> Path:
@@ -244,7 +244,7 @@ def test_check_not_constant_stops_reading_once_both_regions_are_seen() -> None:
 
 
 def test_module_imports_no_heavy_library() -> None:
-    code = "import sys, vidstyle.regions.masks; print(sorted({'torch', 'av', 'cv2'} & set(sys.modules)))"
+    code = "import sys, vidstyle.media.masks; print(sorted({'torch', 'av', 'cv2'} & set(sys.modules)))"
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -146,7 +146,7 @@ def segment_weights(tmp_path_factory) -> Path:
     """A generated state dict of the published layout (the real weights cannot be had here)."""
     import torch
 
-    from vidstyle.regions.segnet import LRASPPMobileNetV3
+    from vidstyle.features.segnet import LRASPPMobileNetV3
 
     torch.manual_seed(0)
     model = LRASPPMobileNetV3()

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from vidstyle.errors import ConfigError, WeightsError
-from vidstyle.regions.segment import (
+from vidstyle.features.segmentation import (
     SEGMENT_WEIGHTS_FILE,
     SEGMENT_WEIGHTS_URL,
     VOC_CLASSES,
@@ -25,7 +25,7 @@ from vidstyle.regions.segment import (
     resized_size,
     segmentation_weights_path,
 )
-from vidstyle.regions.segnet import LRASPPMobileNetV3
+from vidstyle.features.segnet import LRASPPMobileNetV3
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -32,7 +32,7 @@ class RegionSource:
     """Where a job's masks come from, resolved and checked: a mask file, or the segmentation network's weights."""
 
     settings: RegionSettings
-    mask: Any = None  # regions.masks.MaskSource
+    mask: Any = None  # media.masks.MaskSource
     weights: str | None = None  # segmentation weights file (checked on the coordinator, loaded on the workers)
 
     @property
@@ -52,7 +52,7 @@ def prepare_regions(
         return None, {}
     described: dict[str, Any] = {"feather": settings.mask_feather}
     if settings.mask is not None:
-        from vidstyle.regions.masks import check_not_constant, open_mask
+        from vidstyle.media.masks import check_not_constant, open_mask
 
         source = open_mask(settings.mask)
         source.check(width, height, first, last)
@@ -60,7 +60,7 @@ def prepare_regions(
         check_not_constant(source.frames(first, last, small_w, small_h), f"mask {settings.mask}", first)
         described.update(mask_kind=source.kind, mask_sha256=source.digest(first, last))
         return RegionSource(settings, mask=source), described
-    from vidstyle.regions.segment import load_segmentation_weights, segmentation_weights_path
+    from vidstyle.features.segmentation import load_segmentation_weights, segmentation_weights_path
     from vidstyle.regions.smoothing import SMOOTHING_RADIUS
 
     path = segmentation_weights_path(settings.segment_weights)
@@ -84,7 +84,7 @@ def _file_sha256(path: str) -> str:
 
 def as_uint8(mask: np.ndarray, feather: float) -> np.ndarray:
     """A float mask in [0, 1], feathered, as the 4th channel of a clip (0–255)."""
-    from vidstyle.regions.masks import feather as soften
+    from vidstyle.media.masks import feather as soften
 
     if feather > 0:
         mask = soften(mask, feather)

@@ -70,7 +70,7 @@ class Worker:
         if self._segmenter is None or self._segmenter[0] != key:
             from pathlib import Path
 
-            from vidstyle.regions.segment import Segmenter, load_segmentation_weights
+            from vidstyle.features.segmentation import Segmenter, load_segmentation_weights
 
             device = "cpu" if self.device == "auto" else self.device
             self._segmenter = (key, Segmenter(classes, load_segmentation_weights(Path(weights)), device))

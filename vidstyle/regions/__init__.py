@@ -1,1 +1,1 @@
-"""Spatial control (seed 004): region masks from files or a segmentation network."""
+"""Spatial control (seed 004): its settings, the temporal smoothing of segmentations, a still's mask.

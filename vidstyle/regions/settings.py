@@ -68,7 +68,7 @@ class RegionSettings:
             f"--mask-feather must be ≥ 0 px, got {self.mask_feather}",
         )
         if self.segment:
-            from vidstyle.regions.segment import parse_classes
+            from vidstyle.features.segmentation import parse_classes
 
             parse_classes(",".join(self.segment))
         if self.segment_weights is not None:

@@ -9,7 +9,7 @@ from vidstyle.regions.settings import RegionSettings
 
 def still_mask(settings: RegionSettings, picture: np.ndarray, device: str = "auto") -> np.ndarray:
     """HxW float32 in [0, 1] at the picture's size: the mask file (a video's or folder's first frame), or segmented."""
-    from vidstyle.regions.masks import check_not_constant, feather, open_mask
+    from vidstyle.media.masks import check_not_constant, feather, open_mask
 
     height, width = picture.shape[:2]
     if settings.mask is not None:
@@ -19,7 +19,7 @@ def still_mask(settings: RegionSettings, picture: np.ndarray, device: str = "aut
         check_not_constant([mask], f"mask {settings.mask}")
     else:
         from vidstyle.device import resolve_device
-        from vidstyle.regions.segment import Segmenter, load_segmentation_weights, segmentation_weights_path
+        from vidstyle.features.segmentation import Segmenter, load_segmentation_weights, segmentation_weights_path
 
         weights = load_segmentation_weights(segmentation_weights_path(settings.segment_weights))
         mask = Segmenter(settings.segment, weights, resolve_device(device)).probabilities(picture[None])[0]

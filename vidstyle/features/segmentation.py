@@ -89,7 +89,7 @@ def expected_layout() -> dict[str, tuple[int, ...]]:
     """Key → shape of the network's state dict (built on the meta device: no memory, no init cost)."""
     import torch
 
-    from vidstyle.regions.segnet import LRASPPMobileNetV3
+    from vidstyle.features.segnet import LRASPPMobileNetV3
 
     with torch.device("meta"):
         model = LRASPPMobileNetV3()
@@ -173,7 +173,7 @@ class Segmenter:
         import torch
 
         from vidstyle.device import resolve_device
-        from vidstyle.regions.segnet import LRASPPMobileNetV3
+        from vidstyle.features.segnet import LRASPPMobileNetV3
 
         self.classes = parse_classes(",".join(classes))
         self.indices = [VOC_CLASSES.index(name) for name in self.classes]
