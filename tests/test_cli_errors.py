@@ -356,3 +356,97 @@ def test_real_process_prints_one_line_on_stderr(work):
     assert proc.returncode == InputError.exit_code
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == ["error: cannot read image nope.png: no such file"]
+
+
+# ----------------------------------------------------------------------------- spatial control (seed 004)
+
+
+@pytest.fixture
+def masks(work: Path) -> Path:
+    """A left-half mask of the content image's size, an all-white one, a square one and a 3-frame mask folder."""
+    left = np.zeros((24, 32), np.uint8)
+    left[:, :16] = 255
+    Image.fromarray(left).save(work / "mask.png")
+    Image.fromarray(np.full((24, 32), 255, np.uint8)).save(work / "white.png")
+    Image.fromarray(np.zeros((30, 30), np.uint8)).save(work / "square.png")
+    (work / "frames").mkdir()
+    for k in range(3):
+        Image.fromarray(np.roll(np.pad(left, ((12, 12), (16, 16))), k, axis=1)).save(work / "frames" / f"{k}.png")
+    return work
+
+
+@pytest.mark.parametrize(
+    "args,code,fragment",
+    [
+        (["-s", "keep"], ConfigError, "--style keep needs --mask"),
+        (["-s", "style.png", "--background-style", "style.png"], ConfigError, "--background-style needs --mask"),
+        (["-s", "style.png", "--mask", "mask.png"], ConfigError, "--background-style IMAGE or keep"),
+        (["-s", "keep", "--mask", "mask.png", "--background-style", "keep"], ConfigError, "nothing to stylize"),
+        (["-s", "style.png", "--mask", "mask.png", "--segment", "person", "--background-style", "keep"],
+         ConfigError, "not both"),
+        (["-s", "style.png", "--segment", "persn", "--background-style", "keep"], ConfigError, "persn"),
+        (["-s", "style.png", "--mask", "absent.png", "--background-style", "keep"], InputError, "absent.png"),
+        (["-s", "style.png", "--mask", "garbage.jpg", "--background-style", "keep"], InputError, "garbage.jpg"),
+        (["-s", "style.png", "--mask", "square.png", "--background-style", "keep"], ConfigError, "aspect ratio"),
+        (["-s", "style.png", "--mask", "white.png", "--background-style", "keep"], ConfigError, "entirely white"),
+        (["-s", "style.png", "--mask", "mask.png", "--background-style", "absent.jpg"], InputError, "absent.jpg"),
+        (["-s", "style.png", "--mask", "mask.png", "--background-style", "keep", "--mask-feather", "-1"],
+         ConfigError, "--mask-feather"),
+        (["-s", "keep", "-s", "style.png", "--mask", "mask.png", "--background-style", "style.png"],
+         ConfigError, "cannot be blended"),
+    ],
+    ids=lambda v: "_".join(v) if isinstance(v, list) else None,
+)
+def test_image_bad_regions(masks, args, code, fragment):
+    result = run("image", "content.png", "-o", "out.png", *args, *CHEAP, "--iterations", "1")
+    assert_error(result, code.exit_code, fragment)
+    assert not (masks / "out.png").exists()
+
+
+def test_image_segment_without_weights_says_which_file_and_where(masks, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(masks / "torch"))
+    result = run("image", "content.png", "-o", "out.png", "-s", "style.png", "--segment", "person",
+                 "--background-style", "keep", *CHEAP)
+    line = assert_error(result, WeightsError.exit_code, "lraspp_mobilenet_v3_large-d234d4ea.pth", "--segment-weights")
+    assert str(masks / "torch" / "hub" / "checkpoints") in line and "https://" in line
+
+
+def test_image_with_a_kept_region(masks):
+    result = run("image", "content.png", "-o", "out.png", "-s", "style.png", "--mask", "mask.png",
+                 "--background-style", "keep", *CHEAP, "--iterations", "6", "--early-stop", "0",
+                 "--style-loss-weight", "1e5")  # random VGG features are small: make the style show
+    assert result.exit_code == 0, result.stderr
+    content = np.asarray(Image.open(masks / "content.png")).astype(int)
+    out = np.asarray(Image.open(masks / "out.png")).astype(int)
+    assert np.abs(out[:, 16:] - content[:, 16:]).max() <= 1  # black region kept: the input itself
+    assert np.abs(out[:, :16] - content[:, :16]).mean() > 1
+
+
+def test_image_with_segmentation_from_a_weights_file(masks):
+    import torch
+
+    from vidstyle.features.segnet import LRASPPMobileNetV3
+
+    torch.manual_seed(0)
+    torch.save(LRASPPMobileNetV3().state_dict(), masks / "lraspp.pth")
+    result = run("image", "content.png", "-o", "out.png", "-s", "keep", "--segment", "person,dog",
+                 "--segment-weights", "lraspp.pth", "--background-style", "style.png", *CHEAP, "--iterations", "2")
+    assert result.exit_code == 0, result.stderr
+    assert (masks / "out.png").is_file()
+
+
+def test_stylize_mask_folder_too_short_for_the_range(masks):
+    result = run("stylize", "clip.mp4", "-o", "out.mp4", "-s", "style.png", "--mask", "frames",
+                 "--background-style", "keep", "--frames", "0:6", *CHEAP)
+    assert_error(result, InputError.exit_code, "has 3 frames")
+    assert not (masks / "out.mp4").exists()
+
+
+def test_regions_from_the_settings_file_resolve_paths_next_to_it(masks):
+    (masks / "conf").mkdir()
+    Image.fromarray(np.asarray(Image.open(masks / "mask.png"))).save(masks / "conf" / "m.png")
+    (masks / "conf" / "regions.toml").write_text(
+        '[regions]\nmask = "m.png"\nbackground_style = ["absent_a.jpg", "keep"]\n'
+    )
+    result = run("image", "content.png", "-o", "out.png", "-s", "style.png", "--config", "conf/regions.toml", *CHEAP)
+    assert_error(result, ConfigError.exit_code, "keep cannot be blended")

@@ -77,9 +77,11 @@ def test_stylize_help_has_panels_real_defaults_and_brackets():
         "Distribution",
         "Painter",
         "Model and device",
+        "Spatial control (masks)",
     ):
         assert panel in text, panel
-    assert "[gatys], [paint], [video] and [encoder] tables" in text  # not eaten as markup
+    assert "[gatys], [paint], [video], [encoder] and [regions]" in text  # not eaten as markup
+    assert "--background-style" in text and "--mask-feather" in text and "--segment-weights" in text
     assert "gatys 512" in text and "gatys 300 · paint 60" in text  # real defaults, not None
     assert "<bool>" not in text.split("--help")[0]
     assert "seed 00" not in text  # no internal words

@@ -205,7 +205,7 @@ class Segmenter:
 
         h, w = frames.shape[1:3]
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+            x = torch.from_numpy(np.array(frames, copy=True)).to(self.device)  # writable: frames may be read-only
             x = x.permute(0, 3, 1, 2).float().div_(255.0)
             size = resized_size(h, w, self.short_side)
             if size != (h, w):
