@@ -66,6 +66,9 @@ def write_sidecar(
         "method": prepared.spec.describe(),
         "video": dataclasses.asdict(job.video),
         "encoder": dataclasses.asdict(job.encoder),
+        "regions": {**dataclasses.asdict(job.regions), **prepared.description.get("regions", {})}
+        if job.regions.active
+        else None,
         "stylizer": stylizer,
         "weights": stylizer.get("weights") if stylizer else None,
         "workers": {
