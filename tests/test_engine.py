@@ -239,10 +239,10 @@ class _TwoSlotExecutor:
     `what` being an anchor's frame or a stage's (chunk, lo, hi) spans.
     """
 
-    def __init__(self, spec, video, resources, on_event=None):
+    def __init__(self, resources, on_event=None):
         from vidstyle.engine.executors import InProcessExecutor
 
-        self.inner = InProcessExecutor(spec, video, resources, on_event)
+        self.inner = InProcessExecutor(resources, on_event)
         self.workers = 2
         self.order: list = []
         self.slot_of: dict = {}
@@ -253,9 +253,16 @@ class _TwoSlotExecutor:
     def describe(self):
         return self.inner.describe() * 2
 
+    def share(self, spec):
+        return self.inner.share(spec)
+
+    def call(self, kind, args):
+        return self.inner.call(kind, args)
+
     def submit(self, kind, args):
         handle, _ = self.inner.submit(kind, args)
-        what = args[0] if kind == "anchor" else tuple((s.chunk.index, s.lo, s.hi) for s in args[0])
+        task = args[2:]  # after the job's binding and spec
+        what = task[0] if kind == "anchor" else tuple((s.chunk.index, s.lo, s.hi) for s in task[0])
         self.order.append(handle)
         self.slot_of[handle] = min({0, 1} - set(self.slot_of.values()))
         self.task_of[handle] = (kind, what)

@@ -1,8 +1,10 @@
 """Where workers run: Ray actors (local cluster or --address) or in-process (preview, tests).
 
-Both give the coordinator the same three calls — `submit(kind, args)`, `wait(handles)`, `result(handle)` —
-so the scheduling logic is written once. Ray-specific failure handling (a dead actor is replaced and
-its task resubmitted by the coordinator) lives behind `WorkerLost`.
+Both give the coordinator the same calls — `submit(kind, args)`, `wait(handles)`, `result(handle)` —
+so the scheduling logic is written once. Workers are shared by every job of a run (a batch): a
+job's tasks go through its `JobTasks` view, which adds the job's binding and its spec (put in Ray's
+object store once). Ray-specific failure handling (a dead actor is replaced and its task
+resubmitted by the coordinator) lives behind `WorkerLost`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from vidstyle.engine.settings import VideoSettings
 from vidstyle.errors import ClusterError, reason
 from vidstyle.events import EventCallback
 from vidstyle.methods import MethodSpec
@@ -32,12 +33,40 @@ class Resources:
     threads_per_worker: int
     gpus_per_worker: float
     device: str
-    keep_states: bool = False
 
 
 @dataclass(frozen=True)
 class _Handle:
     id: int
+
+
+class JobTasks:
+    """One job's view of a shared executor: its tasks carry the job's binding and spec."""
+
+    def __init__(self, executor: Any, binding: Any, spec: MethodSpec) -> None:
+        self.executor = executor
+        self.binding = binding
+        self.spec = executor.share(spec)
+
+    @property
+    def workers(self) -> int:
+        return self.executor.workers
+
+    def info(self) -> dict:
+        """What the job's stylizer runs, from one worker (which builds it)."""
+        return self.executor.call("info", (self.binding, self.spec))
+
+    def submit(self, kind: str, args: tuple) -> tuple[Any, int]:
+        return self.executor.submit(kind, (self.binding, self.spec, *args))
+
+    def wait(self, handles: list, timeout: float | None = None) -> list:
+        return self.executor.wait(handles, timeout)
+
+    def result(self, handle: Any) -> Any:
+        return self.executor.result(handle)
+
+    def forget(self, handle: Any) -> None:
+        self.executor.forget(handle)
 
 
 class InProcessExecutor:
@@ -46,19 +75,22 @@ class InProcessExecutor:
     `on_event` receives the method's per-iteration events (Ray workers do not forward theirs).
     """
 
-    def __init__(
-        self, spec: MethodSpec, video: VideoSettings, resources: Resources, on_event: EventCallback | None = None
-    ) -> None:
+    def __init__(self, resources: Resources, on_event: EventCallback | None = None) -> None:
         from vidstyle.engine.worker import Worker
 
-        r = resources
-        self.worker = Worker(spec, video, r.device, r.threads_per_worker, r.keep_states, on_event=on_event)
+        self.worker = Worker(resources.device, resources.threads_per_worker, on_event=on_event)
         self.workers = 1
         self._results: dict[int, Any] = {}
         self._next = 0
 
     def describe(self) -> list[dict]:
         return [self.worker.describe()]
+
+    def share(self, spec: MethodSpec) -> MethodSpec:
+        return spec
+
+    def call(self, kind: str, args: tuple) -> Any:
+        return getattr(self.worker, kind)(*args)
 
     def submit(self, kind: str, args: tuple) -> tuple[_Handle, int]:
         """Runs now; the result waits under its handle until collected."""
@@ -126,23 +158,22 @@ def connect_ray(address: str | None, resources: Resources) -> bool:
     except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError...
         where = f"at {address}" if address else "locally"
         raise ClusterError(f"cannot start or join Ray {where}: {reason(exc)}") from None
+    from vidstyle.signals import terminate_as_interrupt
+
+    terminate_as_interrupt()  # ray.init installs a handler that dumps native stacks on SIGTERM
     return True
 
 
 class RayExecutor:
     """Worker actors, one per GPU (fractional allowed) or per `threads_per_worker` CPUs."""
 
-    def __init__(
-        self, spec: MethodSpec, video: VideoSettings, resources: Resources, address: str | None, name: str
-    ) -> None:
+    def __init__(self, resources: Resources, address: str | None, name: str) -> None:
         import ray
 
         from vidstyle.engine.worker import Worker
 
         self.ray = ray
         self.started_here = connect_ray(address, resources)
-        self.spec_ref = ray.put(spec)
-        self.video = video
         self.resources = resources
         self.name = name
         self.actor_class = ray.remote(Worker)
@@ -163,7 +194,7 @@ class RayExecutor:
             name=f"{self.name}-{self.spawned}",
             namespace="vidstyle",
         )
-        return options.remote(self.spec_ref, self.video, r.device, r.threads_per_worker, r.keep_states)
+        return options.remote(r.device, r.threads_per_worker)
 
     def _wait_ready(self) -> None:
         refs = [a.describe.remote() for a in self.actors]
@@ -181,6 +212,21 @@ class RayExecutor:
 
     def describe(self) -> list[dict]:
         return self.descriptions
+
+    def share(self, spec: MethodSpec) -> Any:
+        """The spec in the object store: sent to the workers once, not with every task."""
+        return self.ray.put(spec)
+
+    def call(self, kind: str, args: tuple) -> Any:
+        """Run one task on the least busy worker and wait for it (a worker that dies is replaced, then retried)."""
+        for attempt in range(3):
+            handle, _ = self.submit(kind, args)
+            try:
+                return self.result(handle)
+            except WorkerLost:
+                if attempt == 2:
+                    raise ClusterError(f"the workers keep dying while preparing a job ({kind})") from None
+        raise AssertionError("unreachable")
 
     def load(self) -> list[int]:
         counts = [0] * len(self.actors)
