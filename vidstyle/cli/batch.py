@@ -66,7 +66,7 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
         except ConfigError as exc:
             raise ConfigError(f"{path}: job {number}: {exc}") from None
         job = dict(job)
-        for key in ("input", "output", "style", *PATH_KEYS):
+        for key in ("input", "style", *PATH_KEYS):  # an output is relative to --out-dir
             if key in job:
                 job[key] = _relative(base, job[key])
         if isinstance(job.get("regions"), dict):

@@ -87,7 +87,7 @@ class JobProgress:
                 f"{event.gpus_per_worker:g} GPU each); {event.description}",
             )
         elif isinstance(event, events.WorkResumed):
-            say(self.console, f"resuming: {event.chunks} finished chunk(s) found in {event.work_dir}")
+            say(self.console, f"resuming: {event.kept} found in {event.work_dir}")
         elif isinstance(event, events.WorkDiscarded):
             say(self.console, f"settings changed: stored work in {event.work_dir} discarded")
         elif isinstance(event, events.TaskRetried):
@@ -142,7 +142,7 @@ class BatchProgress:
                 f"{event.gpus_per_worker:g} GPU each), shared by every job",
             )
         elif isinstance(event, events.WorkResumed):
-            say(self.console, f"{name}: resuming, {event.chunks} finished chunk(s) found")
+            say(self.console, f"{name}: resuming, {event.kept} found")
         elif isinstance(event, events.WorkDiscarded):
             say(self.console, f"{name}: settings changed, stored work discarded")
         elif isinstance(event, events.TaskRetried):

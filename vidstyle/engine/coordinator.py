@@ -208,6 +208,10 @@ def _loop(runs: list[JobRun], executor: Any, resources: Resources, pool: SlotPoo
         active = [run for run in runs if run.running]
         if not active:
             return
+        refresh = getattr(executor, "refresh", None)
+        if refresh is not None:
+            refresh()  # workers follow the cluster: a node added mid-job is used
+        pool.capacity = max(1, executor.workers)
         dispatch()
         owner = {handle: run for run in active for handle in run.scheduler.outstanding}
         if not owner:
@@ -271,11 +275,11 @@ def run_jobs(
             _loop(runs, executor, resources, pool, fail_fast)
         return runs
     except KeyboardInterrupt:
-        kept = [(run, len(run.prepared.store.finished_chunks())) for run in runs if run.prepared is not None]
+        kept = [(run, run.prepared.store.kept()) for run in runs if run.prepared is not None and run.running]
         for run in runs:
             if run.running:
                 _abandon(run)
-        where = "; ".join(f"{n} finished chunk(s) kept in {run.prepared.work_dir}" for run, n in kept if n)
+        where = "; ".join(f"{what} kept in {run.prepared.work_dir}" for run, what in kept if what)
         raise Interrupted(f"stopped; {where or 'nothing was finished yet'}") from None
     except BaseException:
         for run in runs:

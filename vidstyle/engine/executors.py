@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ class Resources:
     threads_per_worker: int
     gpus_per_worker: float
     device: str
+    auto_workers: bool = False  # no --workers with --address: as many as the cluster holds, growing with it
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class InProcessExecutor:
     def forget(self, handle: _Handle) -> None:
         self._results.pop(handle.id, None)
 
+    def refresh(self) -> None:
+        pass
+
     def shutdown(self) -> None:
         pass
 
@@ -165,7 +170,15 @@ def connect_ray(address: str | None, resources: Resources) -> bool:
 
 
 class RayExecutor:
-    """Worker actors, one per GPU (fractional allowed) or per `threads_per_worker` CPUs."""
+    """Worker actors, one per GPU (fractional allowed) or per `threads_per_worker` CPUs.
+
+    The set of actors follows the cluster: a dead actor (its node lost, its process killed) is
+    replaced where there is room, or its slot is dropped and its tasks go to the others; and
+    `refresh` starts actors on capacity that appears later (a node added mid-job), up to the
+    requested count — with `--address` and no `--workers`, as many as the cluster holds.
+    """
+
+    REFRESH_S = 1.0
 
     def __init__(self, resources: Resources, address: str | None, name: str) -> None:
         import ray
@@ -179,11 +192,24 @@ class RayExecutor:
         self.actor_class = ray.remote(Worker)
         self.outstanding: dict[Any, int] = {}  # ref -> actor slot
         self.spawned = 0
-        self.workers = resources.workers
-        self.actors: list[Any] = [self._spawn() for _ in range(resources.workers)]
-        self._wait_ready()
+        self.target = resources.workers
+        if resources.auto_workers:
+            from vidstyle.engine.cluster import cluster_totals, default_workers
 
-    def _spawn(self) -> Any:
+            cpus, gpus = cluster_totals()
+            r = resources
+            self.target = default_workers(cpus, gpus, r.gpus_per_worker, r.threads_per_worker)
+        self.actors: dict[int, Any] = {}
+        for _ in range(self.target):
+            self._spawn()
+        self._wait_ready()
+        self._refreshed = time.monotonic()
+
+    @property
+    def workers(self) -> int:
+        return len(self.actors)
+
+    def _spawn(self) -> None:
         r = self.resources
         self.spawned += 1
         options = self.actor_class.options(
@@ -194,10 +220,16 @@ class RayExecutor:
             name=f"{self.name}-{self.spawned}",
             namespace="vidstyle",
         )
-        return options.remote(r.device, r.threads_per_worker)
+        self.actors[self.spawned] = options.remote(r.device, r.threads_per_worker)
+
+    def _room(self) -> bool:
+        """Whether the cluster has the CPUs and GPUs of one more worker free right now."""
+        free = self.ray.available_resources()
+        r = self.resources
+        return free.get("CPU", 0.0) >= r.threads_per_worker and free.get("GPU", 0.0) >= r.gpus_per_worker - 1e-9
 
     def _wait_ready(self) -> None:
-        refs = [a.describe.remote() for a in self.actors]
+        refs = [a.describe.remote() for a in self.actors.values()]
         ready, pending = self.ray.wait(refs, num_returns=len(refs), timeout=READY_TIMEOUT_S)
         if pending:
             r = self.resources
@@ -228,18 +260,35 @@ class RayExecutor:
                     raise ClusterError(f"the workers keep dying while preparing a job ({kind})") from None
         raise AssertionError("unreachable")
 
-    def load(self) -> list[int]:
-        counts = [0] * len(self.actors)
+    def refresh(self) -> None:
+        """Start workers on capacity that appeared (at most once a second): a node added mid-job is used."""
+        now = time.monotonic()
+        if now - self._refreshed < self.REFRESH_S:
+            return
+        self._refreshed = now
+        target = self.target
+        if self.resources.auto_workers:
+            from vidstyle.engine.cluster import cluster_totals, default_workers
+
+            cpus, gpus = cluster_totals()
+            r = self.resources
+            target = default_workers(cpus, gpus, r.gpus_per_worker, r.threads_per_worker)
+        while len(self.actors) < target and self._room():
+            self._spawn()
+
+    def load(self) -> dict[int, int]:
+        counts = dict.fromkeys(self.actors, 0)
         for slot in self.outstanding.values():
-            counts[slot] += 1
+            if slot in counts:
+                counts[slot] += 1
         return counts
 
     def submit(self, kind: str, args: tuple) -> tuple[Any, int]:
         counts = self.load()
-        slot = min(range(len(self.actors)), key=lambda s: (counts[s], s))
+        slot = min(counts, key=lambda s: (counts[s], s))
         ref = getattr(self.actors[slot], kind).remote(*args)
         self.outstanding[ref] = slot
-        return ref, slot
+        return ref, list(self.actors).index(slot)
 
     def wait(self, handles: list, timeout: float | None = None) -> list:
         if not handles:
@@ -272,20 +321,22 @@ class RayExecutor:
         self.outstanding.pop(handle, None)
 
     def _replace(self, slot: int) -> None:
-        """A dead actor is replaced (once per death); its queued tasks fail and are resubmitted."""
-        actor = self.actors[slot]
+        """A dead actor is dropped (once per death) and replaced where there is room; its tasks are resubmitted."""
+        actor = self.actors.get(slot)
+        if actor is None:
+            return  # already handled
         try:
             self.ray.get(actor.describe.remote(), timeout=5)
             return  # still alive: the failure was a dependency's
         except Exception:
             pass
-        self.actors[slot] = self._spawn()
+        del self.actors[slot]
+        if not self.actors or self._room():
+            self._spawn()  # with no worker left, wait for one rather than stop
 
     def shutdown(self) -> None:
-        for actor in self.actors:
+        for actor in self.actors.values():
             with contextlib.suppress(Exception):
                 self.ray.kill(actor)
         if self.started_here:
             self.ray.shutdown()
-
-

@@ -116,7 +116,8 @@ def resolve_resources(job: JobSpec) -> Resources:
         workers = job.workers or max(1, (os.cpu_count() or 1) // threads)
     if job.in_process:
         workers = 1
-    return Resources(workers, threads, gpus, device)
+    auto = job.workers is None and job.address is not None and not job.in_process
+    return Resources(workers, threads, gpus, device, auto_workers=auto)
 
 
 def stylizer_summary(workers: list[dict]) -> str:
@@ -229,9 +230,10 @@ def prepare_job(job: JobSpec, emit: EventCallback, skip_done: bool = False) -> P
     finished = store.finished_chunks()
     if store.reset:
         emit(WorkDiscarded(work_dir))
-    if finished:
+    kept = store.kept()
+    if kept:
         done_frames = sum(c.frames for c in plan.chunks if c.index in finished)
-        emit(WorkResumed(len(finished), done_frames, work_dir))
+        emit(WorkResumed(len(finished), done_frames, work_dir, kept))
     return PreparedJob(
         spec,
         info,

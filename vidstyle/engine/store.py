@@ -161,6 +161,15 @@ class WorkStore:
                 if line.strip():
                     yield json.loads(line)
 
+    def kept(self) -> str:
+        """What a resume would reuse, in words (e.g. `2 chunk(s), 3 span(s), 2 anchor(s)`), or '' for nothing."""
+        counts = {
+            "chunk(s)": len(self.finished_chunks()),
+            "span(s)": sum(1 for _ in (self.root / "spans").glob("*.pkl")),
+            "anchor(s)": sum(1 for _ in (self.root / "anchors").glob("*.pkl")),
+        }
+        return ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+
     def bytes_used(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
 

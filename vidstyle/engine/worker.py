@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -48,8 +49,12 @@ class Worker:
         self._segmenter: tuple[tuple, object] | None = None  # (classes, weights path) -> Segmenter
 
     def describe(self) -> dict:
-        """This process, for the worker list."""
-        return {"pid": os.getpid(), "host": socket.gethostname()}
+        """This process (and its Ray node, inside an actor), for the worker list."""
+        described: dict = {"pid": os.getpid(), "host": socket.gethostname()}
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            described["node"] = ray.get_runtime_context().get_node_id()
+        return described
 
     def stylizer(self, job: JobBinding, spec: MethodSpec) -> FrameStylizer:
         """The job's stylizer, built on first use and kept (least recently used first out)."""
