@@ -34,7 +34,7 @@ def seconds_per_frame(clip: str, style: str, frames: int, size: int) -> float:
     from vidstyle.engine.plan import Chunk
     from vidstyle.engine.settings import VideoSettings
     from vidstyle.engine.tasks import Span
-    from vidstyle.engine.worker import Worker
+    from vidstyle.engine.worker import JobBinding, Worker
     from vidstyle.media.images import load_image
     from vidstyle.media.reader import read_frames
     from vidstyle.methods import MethodSpec
@@ -42,11 +42,13 @@ def seconds_per_frame(clip: str, style: str, frames: int, size: int) -> float:
 
     settings = GatysSettings(size=size, iterations=100, later_iterations=20).validate()
     spec = MethodSpec("gatys", settings, [load_image(style)])
-    worker = Worker(spec, VideoSettings(temporal="flow", chunk_frames=frames), "cpu", 1)
+    worker = Worker("cpu", 1)
+    job = JobBinding("bench", VideoSettings(temporal="flow", chunk_frames=frames))
     clip_frames = np.stack(list(read_frames(clip, 0, frames, long_side=size)))
-    anchor = worker.anchor(0, clip_frames[0], None, None)
+    anchor = worker.anchor(job, spec, 0, clip_frames[0], None, None)
     started = time.perf_counter()
-    worker.spans([Span(Chunk(0, 0, frames, 0, None, None), 1, frames)], [clip_frames], [anchor.state], [None])
+    span = Span(Chunk(0, 0, frames, 0, None, None), 1, frames)
+    worker.spans(job, spec, [span], [clip_frames], [anchor.state], [None])
     return (time.perf_counter() - started) / (frames - 1)
 
 

@@ -141,6 +141,33 @@ def test_killed_job_resumes_to_identical_output(baseline, clip, tmp_path):
         assert np.array_equal(a, b)
 
 
+def test_a_job_killed_mid_chunk_keeps_its_finished_spans(baseline, clip, tmp_path):
+    """Killed before any chunk is whole: the resumed run redoes no finished span and gives the same frames."""
+    output = tmp_path / "spans.mp4"
+
+    def stop_after_two_spans(event):
+        if isinstance(event, TaskStarted) and event.kind == "spans":
+            stop_after_two_spans.started += 1
+        if isinstance(event, FramesDone) and stop_after_two_spans.started >= 3:
+            raise KeyboardInterrupt
+
+    stop_after_two_spans.started = 0
+    with pytest.raises(Interrupted, match="span"):
+        run_job(_job(clip, output, in_process=True), stop_after_two_spans)
+    work = output.with_name(f".{output.name}.vidstyle-work")
+    kept = sorted(p.name for p in (work / "spans").glob("*.pkl"))
+    assert kept and not list((work / "chunks").glob("*.npz"))
+    events = []
+    run_job(_job(clip, output, in_process=True), events.append)
+    redone = [e.label for e in events if isinstance(e, TaskStarted) and e.kind == "spans"]
+    for name in kept:  # e.g. 00000_00001.pkl: chunk 0, frames from offset 1
+        chunk, lo = (int(part) for part in name[:-4].split("_"))
+        first = chunk * 6 + lo
+        assert not any(label.startswith(f"chunk {chunk} frames {first}-") for label in redone), (name, redone)
+    for a, b in zip(_frames(baseline), _frames(output), strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_changed_setting_discards_stored_chunks(ray_cluster, clip, tmp_path):
     output = tmp_path / "changed.mp4"
     with pytest.raises(Interrupted):
@@ -239,10 +266,10 @@ class _TwoSlotExecutor:
     `what` being an anchor's frame or a stage's (chunk, lo, hi) spans.
     """
 
-    def __init__(self, spec, video, resources, on_event=None):
+    def __init__(self, resources, on_event=None):
         from vidstyle.engine.executors import InProcessExecutor
 
-        self.inner = InProcessExecutor(spec, video, resources, on_event)
+        self.inner = InProcessExecutor(resources, on_event)
         self.workers = 2
         self.order: list = []
         self.slot_of: dict = {}
@@ -253,9 +280,16 @@ class _TwoSlotExecutor:
     def describe(self):
         return self.inner.describe() * 2
 
+    def share(self, spec):
+        return self.inner.share(spec)
+
+    def call(self, kind, args):
+        return self.inner.call(kind, args)
+
     def submit(self, kind, args):
         handle, _ = self.inner.submit(kind, args)
-        what = args[0] if kind == "anchor" else tuple((s.chunk.index, s.lo, s.hi) for s in args[0])
+        task = args[2:]  # after the job's binding and spec
+        what = task[0] if kind == "anchor" else tuple((s.chunk.index, s.lo, s.hi) for s in task[0])
         self.order.append(handle)
         self.slot_of[handle] = min({0, 1} - set(self.slot_of.values()))
         self.task_of[handle] = (kind, what)

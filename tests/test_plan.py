@@ -270,13 +270,45 @@ def test_store_same_key_resumes_and_other_key_resets(tmp_path):
     store = WorkStore(root, "k1", {})
     store.save_chunk(0, np.zeros((1, 2, 2, 3), np.uint8), [{}])
     store.save_anchor(0, "anchor")
+    store.close()
     again = WorkStore(root, "k1", {})
     assert not again.reset and again.finished_chunks() == {0} and again.has_anchor(0)
+    again.close()
     other = WorkStore(root, "k2", {})
     assert other.reset
     assert other.finished_chunks() == set() and not other.has_anchor(0)
     assert json.loads((root / "job.json").read_text())["key"] == "k2"
+    other.close()
     assert not WorkStore(root, "k2", {}).reset
+
+
+def test_store_is_locked_while_a_run_holds_it(tmp_path):
+    from vidstyle.errors import OutputError
+
+    first = WorkStore(tmp_path / "work", "k", {})
+    with pytest.raises(OutputError, match=r"in use by another vidstyle run \(pid \d+\)"):
+        WorkStore(tmp_path / "work", "k", {})
+    first.close()
+    WorkStore(tmp_path / "work", "k", {}).close()
+
+
+def test_store_keeps_frames_lossless_and_spans_with_their_state(tmp_path):
+    from vidstyle.engine.tasks import SpanOutput
+
+    store = WorkStore(tmp_path / "work", "k", {})
+    rng = np.random.default_rng(0)
+    frames = (rng.random((3, 9, 7, 3)) * 255).astype(np.uint8)
+    store.save_chunk(2, frames, [{"a": 1}] * 3)
+    loaded, stats = store.load_chunk(2)
+    assert np.array_equal(loaded, frames) and stats == [{"a": 1}] * 3
+    part = SpanOutput(2, frames[:2], [{"f": 0}, {"f": 1}], None, {"state": np.arange(4)})
+    store.save_span(2, 1, part)
+    assert store.has_span(2, 1) and not store.has_span(2, 3)
+    back = store.load_span(2, 1)
+    assert np.array_equal(back.frames, frames[:2]) and back.stats == part.stats
+    assert np.array_equal(back.last_state["state"], np.arange(4))
+    store.drop_spans(2)
+    assert not store.has_span(2, 1)
 
 
 def test_store_writes_atomically(tmp_path):
@@ -351,7 +383,6 @@ def test_resources_on_cpu():
     r = resolve_resources(_job(device="cpu", workers=3, threads_per_worker=2))
     assert (r.workers, r.threads_per_worker, r.gpus_per_worker, r.device) == (3, 2, 0.0, "cpu")
     assert resolve_resources(_job(device="cpu", workers=3, in_process=True)).workers == 1
-    assert resolve_resources(_job(device="cpu", keep_states=True)).keep_states
     assert resolve_resources(_job(gpus_per_worker=0.5, workers=2)).device == "cuda"
 
 

@@ -61,6 +61,12 @@ class ResourceError(VidstyleError):
     exit_code = 9
 
 
+class JobsFailed(VidstyleError):
+    """Some jobs of a batch failed (each reported on its own line); the others completed."""
+
+    exit_code = 10
+
+
 class Interrupted(VidstyleError):
     """The user stopped the job (Ctrl-C); finished work is kept."""
 

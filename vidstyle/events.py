@@ -51,6 +51,7 @@ class WorkResumed:
     chunks: int
     frames: int
     work_dir: str
+    kept: str = ""  # what is reused, in words: "2 chunk(s), 3 span(s), 2 anchor(s)"
 
 
 @dataclass(frozen=True)

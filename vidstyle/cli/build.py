@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vidstyle.cli.options import METHOD_TABLES, Choices, SettingOption, given_settings
-from vidstyle.config import build_settings, check_blend, check_toml, load_toml, toml_section
+from vidstyle.config import build_settings, check_blend, check_toml, load_toml, settings_tables, toml_section
 from vidstyle.errors import ConfigError
 from vidstyle.methods.base import Regions
 from vidstyle.methods.registry import MethodSpec, method_entry, preset_values
@@ -34,6 +34,17 @@ def _split(
     return per_table, refused
 
 
+def _per_table(choices: Choices, values: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[SettingOption]]:
+    """The flags given, per settings table; a batch manifest's job table (`choices.job`) overrides them."""
+    per_table, refused = _split(given_settings(values), choices.method)
+    if choices.job:
+        for table, cls in settings_tables().items():
+            picked = toml_section(choices.job, table, cls)
+            if picked:
+                per_table.setdefault(table, {}).update(picked)
+    return per_table, refused
+
+
 def load_styles(paths: list[str] | None, blend: list[float] | None, method: str) -> tuple[list, list[float]]:
     from vidstyle.media.images import load_image
 
@@ -51,7 +62,7 @@ def method_spec(choices: Choices, values: dict[str, Any], overrides: dict[str, A
     entry = method_entry(choices.method)
     toml = load_toml(choices.config)
     check_toml(toml)
-    per_table, refused = _split(given_settings(values), choices.method)
+    per_table, refused = _per_table(choices, values)
     if refused:
         option = refused[0]
         owners = " and ".join(t for t in option.targets if t in METHOD_TABLES)
@@ -84,7 +95,7 @@ def region_settings(choices: Choices, values: dict[str, Any]) -> RegionSettings:
     Paths written in the settings file are relative to that file.
     """
     toml = load_toml(choices.config)
-    per_table, _ = _split(given_settings(values), choices.method)
+    per_table, _ = _per_table(choices, values)
     flags = dict(per_table.get("regions", {}))
     if choices.background is not None:
         flags.update(background_style=(choices.background,), background_blend=())
@@ -113,7 +124,7 @@ def engine_settings(choices: Choices, values: dict[str, Any]):
     from vidstyle.engine.settings import EncoderSettings, VideoSettings
 
     toml = load_toml(choices.config)
-    per_table, _ = _split(given_settings(values), choices.method)
+    per_table, _ = _per_table(choices, values)
     video = build_settings(VideoSettings, "video", toml, per_table.get("video"))
     encoder = build_settings(EncoderSettings, "encoder", toml, per_table.get("encoder"))
     return video, encoder

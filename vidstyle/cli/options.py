@@ -148,6 +148,7 @@ class Choices:
     blend: list[float] | None = None
     device: str = "auto"
     background: str | None = None  # --background-style: a path or "keep"
+    job: dict[str, Any] | None = None  # a batch manifest's [[job]] table: its settings override the flags
 
 
 def pop_choices(options: dict[str, Any]) -> Choices:

@@ -87,10 +87,69 @@ class JobProgress:
                 f"{event.gpus_per_worker:g} GPU each); {event.description}",
             )
         elif isinstance(event, events.WorkResumed):
-            say(self.console, f"resuming: {event.chunks} finished chunk(s) found in {event.work_dir}")
+            say(self.console, f"resuming: {event.kept} found in {event.work_dir}")
         elif isinstance(event, events.WorkDiscarded):
             say(self.console, f"settings changed: stored work in {event.work_dir} discarded")
         elif isinstance(event, events.TaskRetried):
             say(self.console, f"worker lost ({event.reason}); retrying {event.label}")
         elif isinstance(event, events.FramesDone) and self.task is not None:
             self.progress.update(self.task, completed=event.done, total=event.total)
+
+
+class BatchProgress:
+    """Frames done over every job with an ETA, a line per running job, and the notable events of each job."""
+
+    def __init__(self, console: Console, names: list[str]) -> None:
+        self.console = console
+        self.names = names
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(compact=True),
+            console=console,
+        )
+        self.total = self.progress.add_task("all jobs", total=0)
+        self.jobs: dict[int, int] = {}
+        self.done: dict[int, int] = {}
+        self.workers_shown = False
+
+    def __enter__(self) -> BatchProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def planned(self, frames: int) -> None:
+        """A job that will run adds its frames to the overall total."""
+        task = self.progress.tasks[self.total]
+        self.progress.update(self.total, total=(task.total or 0) + frames)
+
+    def for_job(self, index: int) -> events.EventCallback:
+        return lambda event: self.on(index, event)
+
+    def on(self, index: int, event: events.Event) -> None:
+        name = self.names[index]
+        if isinstance(event, events.JobPlanned):
+            self.jobs[index] = self.progress.add_task(f"  {name}", total=event.frames, visible=False)
+        elif isinstance(event, events.WorkersReady) and not self.workers_shown:
+            self.workers_shown = True
+            say(
+                self.console,
+                f"workers: {event.workers} × {event.device} ({event.threads_per_worker} thread(s), "
+                f"{event.gpus_per_worker:g} GPU each), shared by every job",
+            )
+        elif isinstance(event, events.WorkResumed):
+            say(self.console, f"{name}: resuming, {event.kept} found")
+        elif isinstance(event, events.WorkDiscarded):
+            say(self.console, f"{name}: settings changed, stored work discarded")
+        elif isinstance(event, events.TaskRetried):
+            say(self.console, f"{name}: worker lost ({event.reason}); retrying {event.label}")
+        elif isinstance(event, events.FramesDone) and index in self.jobs:
+            self.progress.update(self.jobs[index], completed=event.done, visible=0 < event.done < event.total)
+            self.done[index] = event.done
+            self.progress.update(self.total, completed=sum(self.done.values()))
+        elif isinstance(event, events.JobFinished) and index in self.jobs:
+            self.progress.update(self.jobs[index], visible=False)

@@ -3,6 +3,13 @@
 Each stage lives in its own module (`jobs`, `executors`, `scheduler`, `sidecar`); this one only
 orders them and guarantees the clean-up: no partial output, no workers left running, stored work
 kept for a resume after an interruption and dropped when there is nothing worth resuming.
+
+`run_jobs` runs several jobs on one set of workers (a batch): every job has its own scheduler,
+store and writer; they share the workers' task slots, and whenever a slot is free the most urgent
+task of any job goes next (anchors first — they gate their chains —, then the span with the longest
+run of frames behind it), so no worker idles while one job waits on its first anchor. All disk
+I/O (decoding, the work stores, encoding) stays in this process; frames reach the workers through
+the executor (Ray's object store). `run_job` is the one-job case.
 """
 
 from __future__ import annotations
@@ -10,24 +17,26 @@ from __future__ import annotations
 import os
 import time
 from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
 
-from vidstyle.engine.executors import InProcessExecutor, RayExecutor, Resources
+from vidstyle.engine.executors import InProcessExecutor, JobTasks, RayExecutor, Resources
 from vidstyle.engine.jobs import JobReport, JobSpec, PreparedJob, prepare_job, resolve_resources, stylizer_summary
 from vidstyle.engine.regions import job_masks, segmentation_pass, with_regions
-from vidstyle.engine.scheduler import Scheduler, chunks_of
+from vidstyle.engine.scheduler import Scheduler, SlotPool, chunks_of
 from vidstyle.engine.sidecar import sidecar_path, write_sidecar
-from vidstyle.errors import Interrupted, OutputError
+from vidstyle.engine.worker import JobBinding
+from vidstyle.errors import Interrupted, OutputError, VidstyleError
 from vidstyle.events import EventCallback, JobFinished, WorkersReady, ignore
 
-__all__ = ["JobReport", "JobSpec", "run_job", "sidecar_path"]
+__all__ = ["JobReport", "JobSpec", "run_job", "run_jobs", "sidecar_path"]
 
 
-def _start_workers(job: JobSpec, prepared: PreparedJob, resources: Resources, emit: EventCallback):
+def _start_workers(resources: Resources, in_process: bool, address: str | None, name: str, emit: EventCallback):
     """In-process runs forward the method's per-iteration events; Ray workers keep theirs."""
-    if job.in_process:
-        return InProcessExecutor(prepared.spec, job.video, resources, on_event=emit)
-    name = f"worker-{prepared.key[:8]}-{os.getpid()}"
-    return RayExecutor(prepared.spec, job.video, resources, job.address, name=name)
+    if in_process:
+        return InProcessExecutor(resources, on_event=emit)
+    return RayExecutor(resources, address, name=name)
 
 
 def _open_writer(job: JobSpec, prepared: PreparedJob):
@@ -53,65 +62,245 @@ def _open_writer(job: JobSpec, prepared: PreparedJob):
     )
 
 
-def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
-    """Stylize `job.input` into `job.output` (or into memory for a preview); see the module docstring."""
+@dataclass
+class JobRun:
+    """One job while it runs: its scheduler, decoded input, writer and what it reports."""
+
+    job: JobSpec
+    prepared: PreparedJob
+    emit: EventCallback
+    started: float
+    scheduler: Any = None
+    chunks: Iterator | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    writer: Any = None
+    workers: list[dict] = field(default_factory=list)
+    report: JobReport | None = None
+    error: BaseException | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.report is None and self.error is None
+
+    def feed(self) -> None:
+        """Decode and add chunks while the scheduler wants them (it keeps a window of decoded units)."""
+        while self.chunks is not None and self.scheduler.wants_input():
+            item = next(self.chunks, None)
+            if item is None:
+                self.chunks = None
+                return
+            self.scheduler.add_chunk(*item)
+
+    @property
+    def complete(self) -> bool:
+        return self.chunks is None and self.scheduler.idle
+
+    def close_inputs(self) -> None:
+        for close in self.closers:
+            close()
+        self.closers.clear()
+
+
+def _begin(run: JobRun, executor: Any, resources: Resources, pool: SlotPool, dispatch: Callable[[], None]) -> None:
+    """Bind the job to the workers, segment its regions if asked, open its writer and its decoded input."""
     from vidstyle.media.reader import read_frames
 
-    emit = on_event or ignore
-    started = time.perf_counter()
-    resources = resolve_resources(job)
-    prepared = prepare_job(job, emit)
+    job, prepared = run.job, run.prepared
     plan, store = prepared.plan, prepared.store
-    executor = None
-    writer = None
+    tasks = JobTasks(executor, JobBinding(prepared.key, job.video, job.keep_states), prepared.spec)
+    info = tasks.info()
+    run.workers = [{**worker, **info} for worker in executor.describe()]
+    r = resources
+    run.emit(WorkersReady(r.workers, r.device, r.threads_per_worker, r.gpus_per_worker, stylizer_summary(run.workers)))
+    if prepared.regions is not None and prepared.regions.segmented:
+        with closing(read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side)) as frames:
+            segmentation_pass(prepared.regions, plan, store, executor, frames)
+    if job.output is not None:
+        run.writer = _open_writer(job, prepared)
+    run.scheduler = Scheduler(
+        plan, job.video, store, tasks, run.writer, run.emit, job.keep_states, job.collect_frames, pool
+    )
+    run.scheduler.dispatcher = dispatch
+    source = read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side)
+    run.closers.append(source.close)
+    chunks = chunks_of(source, plan)
+    if prepared.regions is not None:
+        chunks = with_regions(chunks, job_masks(prepared.regions, plan, store, prepared.width, prepared.height))
+    run.chunks = chunks
+
+
+def _finish(run: JobRun, resources: Resources) -> None:
+    """Everything is stored: write what is left, close the output atomically, write the sidecar, drop the work."""
+    from vidstyle.media.reader import read_frames
+
+    job, prepared, scheduler = run.job, run.prepared, run.scheduler
+    run.close_inputs()
+    scheduler.write_ready()
+    plan = prepared.plan
+    if scheduler.frames_written != plan.frames:
+        raise OutputError(f"wrote {scheduler.frames_written} of {plan.frames} frames")
+    sidecar = None
+    if run.writer is not None:
+        run.writer.close()
+        run.writer = None
+        seconds = time.perf_counter() - run.started
+        sidecar = write_sidecar(job, prepared, scheduler, run.workers, resources, seconds)
+    report = JobReport(
+        plan, scheduler.frames_written, time.perf_counter() - run.started, sidecar, prepared.resumed, run.workers
+    )
+    report.states = scheduler.states
+    if job.collect_frames:
+        report.stylized = scheduler.collected
+        report.originals = list(read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side))
+    if not job.keep_work:
+        prepared.store.remove()
+    else:
+        prepared.store.close()
+    run.report = report
+    run.emit(JobFinished(report.seconds))
+
+
+def _abandon(run: JobRun) -> None:
+    """A job that stops early: no partial output; its stored work stays for a resume (or goes, if there is none)."""
+    run.close_inputs()
+    if run.writer is not None:
+        run.writer.abort()
+        run.writer = None
+    store = run.prepared.store
+    if store.is_empty():
+        store.remove()  # nothing worth resuming: leave no trace of a job that never ran
+    else:
+        store.close()
+    if run.prepared.temporary_work is not None:
+        run.prepared.temporary_work.cleanup()
+
+
+def _dispatcher(runs: list[JobRun], pool: SlotPool) -> Callable[[], None]:
+    """Fill free slots with the most urgent task of any running job (ties: the earlier job)."""
+
+    def dispatch() -> None:
+        while pool.free():
+            best = None
+            for order, run in enumerate(runs):
+                if not run.running or run.scheduler is None:
+                    continue
+                candidate = run.scheduler.peek()
+                if candidate is not None and (best is None or (candidate.priority, order) < best[0]):
+                    best = ((candidate.priority, order), run, candidate)
+            if best is None:
+                return
+            best[1].scheduler.take(best[2])
+
+    return dispatch
+
+
+def _loop(runs: list[JobRun], executor: Any, resources: Resources, pool: SlotPool, fail_fast: bool) -> None:
+    """Decode ahead, dispatch across jobs, route each finished task to its job, finish jobs as they complete."""
+    dispatch = _dispatcher(runs, pool)
+    for run in runs:
+        _guarded(run, fail_fast, lambda r=run: _begin(r, executor, resources, pool, dispatch))
+    while True:
+        active = [run for run in runs if run.running]
+        for run in active:
+            _guarded(run, fail_fast, run.feed)
+        for run in [r for r in active if r.running and r.complete]:
+            _guarded(run, fail_fast, lambda r=run: _finish(r, resources))
+        active = [run for run in runs if run.running]
+        if not active:
+            return
+        refresh = getattr(executor, "refresh", None)
+        if refresh is not None:
+            refresh()  # workers follow the cluster: a node added mid-job is used
+        pool.capacity = max(1, executor.workers)
+        dispatch()
+        owner = {handle: run for run in active for handle in run.scheduler.outstanding}
+        if not owner:
+            if all(run.chunks is None for run in active):
+                raise RuntimeError("scheduler stalled: open chunks wait for work that was never submitted")
+            continue
+        for handle in executor.wait(list(owner), timeout=None):
+            run = owner[handle]
+            if run.running:
+                _guarded(run, fail_fast, lambda r=run, h=handle: r.scheduler.receive(h))
+            else:  # a failed job's task: its slot is free again, its result is not wanted
+                run.scheduler.outstanding.pop(handle, None)
+                pool.used -= 1
+                executor.forget(handle)
+
+
+def _guarded(run: JobRun, fail_fast: bool, step: Callable[[], None]) -> None:
+    """Run one step of a job; in a batch a job's own failure stops that job only."""
     try:
-        executor = _start_workers(job, prepared, resources, emit)
-        workers = executor.describe()
-        r = resources
-        emit(WorkersReady(r.workers, r.device, r.threads_per_worker, r.gpus_per_worker, stylizer_summary(workers)))
-        if job.output is not None:
-            writer = _open_writer(job, prepared)
-        run = Scheduler(plan, job.video, store, executor, writer, emit, job.keep_states, job.collect_frames)
-        if prepared.regions is not None and prepared.regions.segmented:
-            with closing(read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side)) as frames:
-                segmentation_pass(prepared.regions, plan, store, executor, frames)
-        source = read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side)
-        try:
-            chunks = chunks_of(source, plan)
-            if prepared.regions is not None:
-                masks = job_masks(prepared.regions, plan, store, prepared.width, prepared.height)
-                chunks = with_regions(chunks, masks)
-            run.run(chunks)
-        finally:
-            source.close()
-        run.write_ready()
-        if run.frames_written != plan.frames:
-            raise OutputError(f"wrote {run.frames_written} of {plan.frames} frames")
-        sidecar = None
-        if writer is not None:
-            writer.close()
-            writer = None
-            sidecar = write_sidecar(job, prepared, run, workers, resources, time.perf_counter() - started)
-        report = JobReport(plan, run.frames_written, time.perf_counter() - started, sidecar, prepared.resumed, workers)
-        report.states = run.states
-        if job.collect_frames:
-            report.stylized = run.collected
-            report.originals = list(read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side))
-        if not job.keep_work:
-            store.remove()
-        emit(JobFinished(report.seconds))
-        return report
+        step()
+    except VidstyleError as exc:
+        if fail_fast:
+            raise
+        run.error = exc
+        _abandon(run)
+
+
+def run_jobs(
+    jobs: list[JobSpec],
+    resources: Resources,
+    emits: list[EventCallback] | None = None,
+    address: str | None = None,
+    in_process: bool = False,
+    fail_fast: bool = True,
+    prepared: list[PreparedJob | BaseException] | None = None,
+) -> list[JobRun]:
+    """Run prepared jobs on one set of workers; each JobRun ends with a report or an error.
+
+    With `fail_fast` (one job) the first error is raised; otherwise a job's error is recorded on its
+    JobRun and the others go on. Ctrl-C (or SIGTERM) stops every job, keeping all stored work.
+    """
+    emits = emits or [ignore] * len(jobs)
+    started = time.perf_counter()
+    runs: list[JobRun] = []
+    for i, job in enumerate(jobs):
+        ready = prepared[i] if prepared is not None else prepare_job(job, emits[i])
+        run = JobRun(job, ready, emits[i], started) if isinstance(ready, PreparedJob) else None
+        if run is None:
+            failed = JobRun(job, None, emits[i], started)  # type: ignore[arg-type]
+            failed.error = ready  # type: ignore[assignment]
+            runs.append(failed)
+        else:
+            runs.append(run)
+    executor = None
+    try:
+        if any(run.running for run in runs):
+            first = next(run for run in runs if run.running)
+            name = f"worker-{first.prepared.key[:8]}-{os.getpid()}"
+            executor = _start_workers(resources, in_process, address, name, first.emit)
+            pool = SlotPool(max(1, executor.workers))
+            _loop(runs, executor, resources, pool, fail_fast)
+        return runs
     except KeyboardInterrupt:
-        kept = len(store.finished_chunks())
-        raise Interrupted(f"stopped; {kept} finished chunk(s) kept in {prepared.work_dir}") from None
+        kept = [(run, run.prepared.store.kept()) for run in runs if run.prepared is not None and run.running]
+        for run in runs:
+            if run.running:
+                _abandon(run)
+        where = "; ".join(f"{what} kept in {run.prepared.work_dir}" for run, what in kept if what)
+        raise Interrupted(f"stopped; {where or 'nothing was finished yet'}") from None
     except BaseException:
-        if store.is_empty():
-            store.remove()  # nothing worth resuming: leave no trace of a job that never ran
+        for run in runs:
+            if run.running:
+                _abandon(run)
         raise
     finally:
-        if writer is not None:
-            writer.abort()
+        for run in runs:
+            if run.prepared is not None and run.prepared.temporary_work is not None and not run.running:
+                run.prepared.temporary_work.cleanup()
         if executor is not None:
             executor.shutdown()
-        if prepared.temporary_work is not None:
-            prepared.temporary_work.cleanup()
+
+
+def run_job(job: JobSpec, on_event: EventCallback | None = None) -> JobReport:
+    """Stylize `job.input` into `job.output` (or into memory for a preview); see the module docstring."""
+    emit = on_event or ignore
+    resources = resolve_resources(job)
+    prepared = prepare_job(job, emit)
+    (run,) = run_jobs([job], resources, [emit], job.address, job.in_process, True, [prepared])
+    if run.error is not None:
+        raise run.error
+    assert run.report is not None
+    return run.report

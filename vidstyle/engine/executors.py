@@ -1,8 +1,10 @@
 """Where workers run: Ray actors (local cluster or --address) or in-process (preview, tests).
 
-Both give the coordinator the same three calls — `submit(kind, args)`, `wait(handles)`, `result(handle)` —
-so the scheduling logic is written once. Ray-specific failure handling (a dead actor is replaced and
-its task resubmitted by the coordinator) lives behind `WorkerLost`.
+Both give the coordinator the same calls — `submit(kind, args)`, `wait(handles)`, `result(handle)` —
+so the scheduling logic is written once. Workers are shared by every job of a run (a batch): a
+job's tasks go through its `JobTasks` view, which adds the job's binding and its spec (put in Ray's
+object store once). Ray-specific failure handling (a dead actor is replaced and its task
+resubmitted by the coordinator) lives behind `WorkerLost`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from vidstyle.engine.settings import VideoSettings
 from vidstyle.errors import ClusterError, reason
 from vidstyle.events import EventCallback
 from vidstyle.methods import MethodSpec
@@ -32,12 +34,41 @@ class Resources:
     threads_per_worker: int
     gpus_per_worker: float
     device: str
-    keep_states: bool = False
+    auto_workers: bool = False  # no --workers with --address: as many as the cluster holds, growing with it
 
 
 @dataclass(frozen=True)
 class _Handle:
     id: int
+
+
+class JobTasks:
+    """One job's view of a shared executor: its tasks carry the job's binding and spec."""
+
+    def __init__(self, executor: Any, binding: Any, spec: MethodSpec) -> None:
+        self.executor = executor
+        self.binding = binding
+        self.spec = executor.share(spec)
+
+    @property
+    def workers(self) -> int:
+        return self.executor.workers
+
+    def info(self) -> dict:
+        """What the job's stylizer runs, from one worker (which builds it)."""
+        return self.executor.call("info", (self.binding, self.spec))
+
+    def submit(self, kind: str, args: tuple) -> tuple[Any, int]:
+        return self.executor.submit(kind, (self.binding, self.spec, *args))
+
+    def wait(self, handles: list, timeout: float | None = None) -> list:
+        return self.executor.wait(handles, timeout)
+
+    def result(self, handle: Any) -> Any:
+        return self.executor.result(handle)
+
+    def forget(self, handle: Any) -> None:
+        self.executor.forget(handle)
 
 
 class InProcessExecutor:
@@ -46,19 +77,22 @@ class InProcessExecutor:
     `on_event` receives the method's per-iteration events (Ray workers do not forward theirs).
     """
 
-    def __init__(
-        self, spec: MethodSpec, video: VideoSettings, resources: Resources, on_event: EventCallback | None = None
-    ) -> None:
+    def __init__(self, resources: Resources, on_event: EventCallback | None = None) -> None:
         from vidstyle.engine.worker import Worker
 
-        r = resources
-        self.worker = Worker(spec, video, r.device, r.threads_per_worker, r.keep_states, on_event=on_event)
+        self.worker = Worker(resources.device, resources.threads_per_worker, on_event=on_event)
         self.workers = 1
         self._results: dict[int, Any] = {}
         self._next = 0
 
     def describe(self) -> list[dict]:
         return [self.worker.describe()]
+
+    def share(self, spec: MethodSpec) -> MethodSpec:
+        return spec
+
+    def call(self, kind: str, args: tuple) -> Any:
+        return getattr(self.worker, kind)(*args)
 
     def submit(self, kind: str, args: tuple) -> tuple[_Handle, int]:
         """Runs now; the result waits under its handle until collected."""
@@ -74,6 +108,9 @@ class InProcessExecutor:
 
     def forget(self, handle: _Handle) -> None:
         self._results.pop(handle.id, None)
+
+    def refresh(self) -> None:
+        pass
 
     def shutdown(self) -> None:
         pass
@@ -126,33 +163,53 @@ def connect_ray(address: str | None, resources: Resources) -> bool:
     except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError...
         where = f"at {address}" if address else "locally"
         raise ClusterError(f"cannot start or join Ray {where}: {reason(exc)}") from None
+    from vidstyle.signals import terminate_as_interrupt
+
+    terminate_as_interrupt()  # ray.init installs a handler that dumps native stacks on SIGTERM
     return True
 
 
 class RayExecutor:
-    """Worker actors, one per GPU (fractional allowed) or per `threads_per_worker` CPUs."""
+    """Worker actors, one per GPU (fractional allowed) or per `threads_per_worker` CPUs.
 
-    def __init__(
-        self, spec: MethodSpec, video: VideoSettings, resources: Resources, address: str | None, name: str
-    ) -> None:
+    The set of actors follows the cluster: a dead actor (its node lost, its process killed) is
+    replaced where there is room, or its slot is dropped and its tasks go to the others; and
+    `refresh` starts actors on capacity that appears later (a node added mid-job), up to the
+    requested count — with `--address` and no `--workers`, as many as the cluster holds.
+    """
+
+    REFRESH_S = 1.0
+
+    def __init__(self, resources: Resources, address: str | None, name: str) -> None:
         import ray
 
         from vidstyle.engine.worker import Worker
 
         self.ray = ray
         self.started_here = connect_ray(address, resources)
-        self.spec_ref = ray.put(spec)
-        self.video = video
         self.resources = resources
         self.name = name
         self.actor_class = ray.remote(Worker)
         self.outstanding: dict[Any, int] = {}  # ref -> actor slot
         self.spawned = 0
-        self.workers = resources.workers
-        self.actors: list[Any] = [self._spawn() for _ in range(resources.workers)]
-        self._wait_ready()
+        self.target = resources.workers
+        if resources.auto_workers:
+            from vidstyle.engine.cluster import cluster_totals, default_workers
 
-    def _spawn(self) -> Any:
+            cpus, gpus = cluster_totals()
+            r = resources
+            self.target = default_workers(cpus, gpus, r.gpus_per_worker, r.threads_per_worker)
+        self.actors: dict[int, Any] = {}
+        for _ in range(self.target):
+            self._spawn()
+        self._wait_ready()
+        self._refreshed = time.monotonic()
+
+    @property
+    def workers(self) -> int:
+        return len(self.actors)
+
+    def _spawn(self) -> None:
         r = self.resources
         self.spawned += 1
         options = self.actor_class.options(
@@ -163,10 +220,16 @@ class RayExecutor:
             name=f"{self.name}-{self.spawned}",
             namespace="vidstyle",
         )
-        return options.remote(self.spec_ref, self.video, r.device, r.threads_per_worker, r.keep_states)
+        self.actors[self.spawned] = options.remote(r.device, r.threads_per_worker)
+
+    def _room(self) -> bool:
+        """Whether the cluster has the CPUs and GPUs of one more worker free right now."""
+        free = self.ray.available_resources()
+        r = self.resources
+        return free.get("CPU", 0.0) >= r.threads_per_worker and free.get("GPU", 0.0) >= r.gpus_per_worker - 1e-9
 
     def _wait_ready(self) -> None:
-        refs = [a.describe.remote() for a in self.actors]
+        refs = [a.describe.remote() for a in self.actors.values()]
         ready, pending = self.ray.wait(refs, num_returns=len(refs), timeout=READY_TIMEOUT_S)
         if pending:
             r = self.resources
@@ -182,18 +245,50 @@ class RayExecutor:
     def describe(self) -> list[dict]:
         return self.descriptions
 
-    def load(self) -> list[int]:
-        counts = [0] * len(self.actors)
+    def share(self, spec: MethodSpec) -> Any:
+        """The spec in the object store: sent to the workers once, not with every task."""
+        return self.ray.put(spec)
+
+    def call(self, kind: str, args: tuple) -> Any:
+        """Run one task on the least busy worker and wait for it (a worker that dies is replaced, then retried)."""
+        for attempt in range(3):
+            handle, _ = self.submit(kind, args)
+            try:
+                return self.result(handle)
+            except WorkerLost:
+                if attempt == 2:
+                    raise ClusterError(f"the workers keep dying while preparing a job ({kind})") from None
+        raise AssertionError("unreachable")
+
+    def refresh(self) -> None:
+        """Start workers on capacity that appeared (at most once a second): a node added mid-job is used."""
+        now = time.monotonic()
+        if now - self._refreshed < self.REFRESH_S:
+            return
+        self._refreshed = now
+        target = self.target
+        if self.resources.auto_workers:
+            from vidstyle.engine.cluster import cluster_totals, default_workers
+
+            cpus, gpus = cluster_totals()
+            r = self.resources
+            target = default_workers(cpus, gpus, r.gpus_per_worker, r.threads_per_worker)
+        while len(self.actors) < target and self._room():
+            self._spawn()
+
+    def load(self) -> dict[int, int]:
+        counts = dict.fromkeys(self.actors, 0)
         for slot in self.outstanding.values():
-            counts[slot] += 1
+            if slot in counts:
+                counts[slot] += 1
         return counts
 
     def submit(self, kind: str, args: tuple) -> tuple[Any, int]:
         counts = self.load()
-        slot = min(range(len(self.actors)), key=lambda s: (counts[s], s))
+        slot = min(counts, key=lambda s: (counts[s], s))
         ref = getattr(self.actors[slot], kind).remote(*args)
         self.outstanding[ref] = slot
-        return ref, slot
+        return ref, list(self.actors).index(slot)
 
     def wait(self, handles: list, timeout: float | None = None) -> list:
         if not handles:
@@ -226,20 +321,22 @@ class RayExecutor:
         self.outstanding.pop(handle, None)
 
     def _replace(self, slot: int) -> None:
-        """A dead actor is replaced (once per death); its queued tasks fail and are resubmitted."""
-        actor = self.actors[slot]
+        """A dead actor is dropped (once per death) and replaced where there is room; its tasks are resubmitted."""
+        actor = self.actors.get(slot)
+        if actor is None:
+            return  # already handled
         try:
             self.ray.get(actor.describe.remote(), timeout=5)
             return  # still alive: the failure was a dependency's
         except Exception:
             pass
-        self.actors[slot] = self._spawn()
+        del self.actors[slot]
+        if not self.actors or self._room():
+            self._spawn()  # with no worker left, wait for one rather than stop
 
     def shutdown(self) -> None:
-        for actor in self.actors:
+        for actor in self.actors.values():
             with contextlib.suppress(Exception):
                 self.ray.kill(actor)
         if self.started_here:
             self.ray.shutdown()
-
-

@@ -116,7 +116,8 @@ def resolve_resources(job: JobSpec) -> Resources:
         workers = job.workers or max(1, (os.cpu_count() or 1) // threads)
     if job.in_process:
         workers = 1
-    return Resources(workers, threads, gpus, device, keep_states=job.keep_states)
+    auto = job.workers is None and job.address is not None and not job.in_process
+    return Resources(workers, threads, gpus, device, auto_workers=auto)
 
 
 def stylizer_summary(workers: list[dict]) -> str:
@@ -153,8 +154,33 @@ def with_job_palette(spec: MethodSpec, path: str, first: int, last: int, long_si
     return spec.with_palette(next(read_frames(path, middle, middle + 1, long_side=long_side)))
 
 
-def prepare_job(job: JobSpec, emit: EventCallback) -> PreparedJob:
-    """Validate, probe, plan and open the work store; emits JobPlanned, then WorkDiscarded / WorkResumed."""
+class AlreadyDone(Exception):
+    """The output exists and its sidecar records this very job key: nothing to do (a re-run batch skips it)."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__(output)
+        self.output = output
+
+
+def finished_key(output: str) -> str | None:
+    """The job key an existing output's sidecar records, or None (no output, no sidecar, unreadable)."""
+    import json
+
+    if not os.path.isfile(output):
+        return None
+    try:
+        with open(output + ".json") as handle:
+            return json.load(handle).get("job_key")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def prepare_job(job: JobSpec, emit: EventCallback, skip_done: bool = False) -> PreparedJob:
+    """Validate, probe, plan and open the work store; emits JobPlanned, then WorkDiscarded / WorkResumed.
+
+    With `skip_done` (a batch), an output whose sidecar has this job's key raises AlreadyDone instead
+    of being refused as existing.
+    """
     from vidstyle.media.probe import probe
     from vidstyle.media.reader import output_size, resolve_range
     from vidstyle.media.writer import check_output_path
@@ -169,7 +195,7 @@ def prepare_job(job: JobSpec, emit: EventCallback) -> PreparedJob:
     first, last = resolve_range(info, frames=job.frames, start=job.start, end=job.end)
     long_side = job.size or job.method.settings.output_long_side()
     width, height = output_size(info, long_side)
-    if job.output is not None:
+    if job.output is not None and not skip_done:
         check_output_path(job.output, [job.input], job.overwrite)
     regions, regions_described = prepare_regions(job.regions, width, height, first, last)
     cuts = shot_cuts(job.input, first, last, video.shot_threshold)
@@ -190,6 +216,10 @@ def prepare_job(job: JobSpec, emit: EventCallback) -> PreparedJob:
     if regions is not None:
         description["regions"] = regions_described
     key = job_key(description, spec.blobs())
+    if job.output is not None and skip_done:
+        if not job.overwrite and finished_key(job.output) == key:
+            raise AlreadyDone(job.output)
+        check_output_path(job.output, [job.input], job.overwrite)
     temporary_work = None
     if job.output is None and job.work_dir is None:
         temporary_work = tempfile.TemporaryDirectory(prefix="vidstyle-preview-")
@@ -200,9 +230,10 @@ def prepare_job(job: JobSpec, emit: EventCallback) -> PreparedJob:
     finished = store.finished_chunks()
     if store.reset:
         emit(WorkDiscarded(work_dir))
-    if finished:
+    kept = store.kept()
+    if kept:
         done_frames = sum(c.frames for c in plan.chunks if c.index in finished)
-        emit(WorkResumed(len(finished), done_frames, work_dir))
+        emit(WorkResumed(len(finished), done_frames, work_dir, kept))
     return PreparedJob(
         spec,
         info,

@@ -1,10 +1,15 @@
 """Scheduling one job's tasks on the workers, collecting their results, and writing finished chunks in order.
 
 Memory stays flat: frames are decoded chunk by chunk just ahead of the workers (at most
-`DECODE_AHEAD_PER_WORKER × workers + 1` units open), anchors no task still needs are dropped, and
-finished chunks go to the work store on disk; they are read back in order for the writer. Output is
-independent of the number of workers: the plan (chunks, anchors, spans, lockstep units) is fixed by
-the settings alone, and each chain runs its frames one after the other whoever runs them.
+`DECODE_AHEAD_PER_WORKER × workers + 1` units open), anchors no task still needs are dropped,
+every finished span goes to the work store on disk (a killed job loses at most the span each
+worker was on), finished chunks are handed to the writer as soon as they are next in order, and
+per-frame numbers are appended to a file instead of kept. Output is independent of the number of
+workers: the plan (chunks, anchors, spans, lockstep units) is fixed by the settings alone, and each
+chain runs its frames one after the other whoever runs them.
+
+Several schedulers (the jobs of a batch) can share one set of workers: they draw task slots from
+one `SlotPool`, and `peek`/`take` let the batch loop pick the most urgent task across jobs.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from vidstyle.errors import ClusterError
 from vidstyle.events import ChunkStored, EventCallback, FramesDone, FramesWritten, TaskRetried, TaskStarted
 
 MAX_TASK_ATTEMPTS = 4
+ANCHOR, SPANS = "anchor", "spans"
 SPAN_FRAMES = 4  # longest task after an anchor: short enough to share out the end of a job evenly
 TASKS_PER_WORKER = 1  # no queue inside an actor: a task that becomes urgent (an anchor) never waits behind another
 DECODE_AHEAD_PER_WORKER = 2
@@ -79,6 +85,26 @@ def _units(plan: Plan, video: VideoSettings) -> list[_Unit]:
     return units
 
 
+class SlotPool:
+    """Task slots of the workers, shared by every scheduler that uses them (one task per worker at a time)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self.used = 0
+
+    def free(self) -> bool:
+        return self.used < self.capacity
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The task a scheduler would submit next, and how urgent it is (lower `priority` first)."""
+
+    kind: str
+    key: Any  # an anchor's frame, or a unit's index
+    priority: tuple
+
+
 class Scheduler:
     """State of one job execution: anchors, units, outstanding tasks, in-order writing.
 
@@ -100,9 +126,11 @@ class Scheduler:
         emit: EventCallback,
         keep_states: bool = False,
         collect_frames: bool = False,
+        pool: SlotPool | None = None,
     ) -> None:
         self.plan, self.store, self.executor, self.writer, self.emit = plan, store, executor, writer, emit
         self.keep_states, self.collect_frames = keep_states, collect_frames
+        self.pool = pool or SlotPool(max(1, executor.workers) * TASKS_PER_WORKER)
         self.units = _units(plan, video)
         self.unit_of = {c.index: u for u in self.units for c in u.chunks}
         self.chunk_at = {c.start: c for c in plan.chunks}
@@ -112,17 +140,17 @@ class Scheduler:
         self.anchors_submitted: set[int] = set()
         self.open_units: list[_Unit] = []  # decoded, not finished
         self.outstanding: dict[Any, tuple] = {}  # handle -> (kind, key, args, attempts)
-        self.slots = max(1, executor.workers) * TASKS_PER_WORKER
         self.window = max(3, DECODE_AHEAD_PER_WORKER * max(1, executor.workers) + 1)
         self.done_frames = sum(c.frames for c in plan.chunks if c.index in self.finished_chunks)
         self.next_to_write = 0
         self.frames_written = 0
-        self.stats: dict[int, dict] = {}  # frame -> the method's and the worker's numbers, for the sidecar
+        self.store.start_frame_stats()  # per-frame numbers, for the sidecar: on disk, not in memory
         self.collected: list[np.ndarray] = []
         self.states: list[Any] = []
         self.first_submit: float | None = None  # perf_counter of the first task handed out
         self.last_result: float | None = None  # ... and of the last result received
         self.busy = 0.0  # seconds workers spent stylizing in this run (resumed work excluded)
+        self.dispatcher: Any = None  # set by a batch: fills slots across its jobs instead of `_dispatch`
 
     # --- input ------------------------------------------------------------------------------------
     def add_chunk(self, chunk: Chunk, clip: np.ndarray) -> None:
@@ -137,24 +165,39 @@ class Scheduler:
                 unit.clips.clear()
                 unit.submitted = unit.finished = len(unit.stages)
             else:
+                self._restore_spans(unit)
                 self.open_units.append(unit)
         self._finish_ready()
         self._prune()
         self._dispatch()
+
+    def _restore_spans(self, unit: _Unit) -> None:
+        """Stages whose spans a killed run already stored: the chains continue from their stored states."""
+        while unit.finished < len(unit.stages):
+            spans = unit.stages[unit.finished]
+            if not all(self.store.has_span(s.chunk.index, s.lo) for s in spans):
+                return
+            for s in spans:
+                part = self.store.load_span(s.chunk.index, s.lo)
+                unit.parts.setdefault(s.chunk.index, []).append(part)
+                self.done_frames += len(part.frames)
+            unit.finished += 1
+            unit.submitted = unit.finished
 
     def _count_anchor(self, chunk: Chunk) -> None:
         if chunk.index not in self.finished_chunks:
             self.done_frames += 1
 
     # --- scheduling -------------------------------------------------------------------------------
-    def _next_task(self) -> tuple[str, Any, tuple] | None:
+    def peek(self) -> Candidate | None:
+        """The task this job would run next: the next anchor of a chain first (it gates everything after
+        it), then the ready span whose chunk has the longest run of frames still to go."""
         for frame in sorted(self.anchor_frames):
             if frame in self.anchors or frame in self.anchors_submitted:
                 continue
             previous = self.chunk_at[frame].previous_anchor
             if previous is None or previous in self.anchors:
-                warm_from = (None, None) if previous is None else (self.anchor_frames[previous], self.anchors[previous])
-                return "anchor", frame, (frame, self.anchor_frames[frame], *warm_from)
+                return Candidate(ANCHOR, frame, (0, frame))
         best = None
         for unit in self.open_units:
             k = unit.submitted
@@ -167,8 +210,21 @@ class Scheduler:
                 best = unit
         if best is None:
             return None
-        best.submitted += 1
-        return "spans", (best.index, best.submitted - 1), self._span_args(best, best.submitted - 1)
+        return Candidate(SPANS, best.index, (1, -best.rank(best.submitted), best.index))
+
+    def take(self, candidate: Candidate) -> None:
+        """Submit the task `peek` proposed."""
+        if candidate.kind == ANCHOR:
+            frame = candidate.key
+            previous = self.chunk_at[frame].previous_anchor
+            warm_from = (None, None) if previous is None else (self.anchor_frames[previous], self.anchors[previous])
+            self.anchors_submitted.add(frame)
+            self._submit(ANCHOR, frame, (frame, self.anchor_frames[frame], *warm_from))
+            return
+        unit = self.units[candidate.key]
+        unit.submitted += 1
+        stage = unit.submitted - 1
+        self._submit(SPANS, (unit.index, stage), self._span_args(unit, stage))
 
     def _span_args(self, unit: _Unit, stage: int) -> tuple:
         spans = unit.stages[stage]
@@ -184,17 +240,19 @@ class Scheduler:
         return spans, clips, starts, nexts
 
     def _dispatch(self) -> None:
-        while len(self.outstanding) < self.slots:
-            task = self._next_task()
-            if task is None:
+        """Fill free slots with this job's tasks (a batch dispatches across its jobs itself)."""
+        if self.dispatcher is not None:
+            self.dispatcher()
+            return
+        while self.pool.free():
+            candidate = self.peek()
+            if candidate is None:
                 return
-            kind, key, args = task
-            if kind == "anchor":
-                self.anchors_submitted.add(key)
-            self._submit(kind, key, args)
+            self.take(candidate)
 
     def _submit(self, kind: str, key: Any, args: tuple, attempts: int = 0) -> None:
         handle, slot = self.executor.submit(kind, args)
+        self.pool.used += 1
         if self.first_submit is None:
             self.first_submit = time.perf_counter()
         self.outstanding[handle] = (kind, key, args, attempts)
@@ -211,38 +269,47 @@ class Scheduler:
 
     # --- collection -------------------------------------------------------------------------------
     def collect(self, block: bool) -> None:
+        """Take in whatever finished (waiting for one result when `block`)."""
         if not self.outstanding:
             return
         for handle in self.executor.wait(list(self.outstanding), timeout=None if block else 0):
-            kind, key, args, attempts = self.outstanding.pop(handle)
-            try:
-                value = self.executor.result(handle)
-            except WorkerLost as exc:
-                if attempts + 1 >= MAX_TASK_ATTEMPTS:
-                    what = self.label(kind, key)
-                    raise ClusterError(f"{what} failed on {attempts + 1} workers; last: {exc}") from None
-                self.emit(TaskRetried(kind, self.label(kind, key), str(exc)))
-                self._submit(kind, key, args, attempts + 1)
-                continue
-            self.executor.forget(handle)
-            self.last_result = time.perf_counter()
-            if kind == "anchor":
-                self.busy += value.stats.get("wall", 0.0)
-                self.anchors[key] = value
-                self._dispatch()  # keep workers busy before touching the disk
-                self.store.save_anchor(key, value)
-                self._count_anchor(self.chunk_at[key])
-            else:
-                unit = self.units[key[0]]
-                for part in value:
-                    unit.parts.setdefault(part.chunk, []).append(part)
-                unit.finished += 1
-                self.busy += sum(stat.get("wall", 0.0) for part in value for stat in part.stats)
-                self._dispatch()
-                self.done_frames += sum(len(part.frames) for part in value)
-            self.emit(FramesDone(self.done_frames, self.plan.frames))
-            self._finish_ready()
-            self._prune()
+            self.receive(handle)
+
+    def receive(self, handle: Any) -> None:
+        """One finished task: keep its result (persisted at once), then hand out what it unlocked."""
+        kind, key, args, attempts = self.outstanding.pop(handle)
+        self.pool.used -= 1
+        try:
+            value = self.executor.result(handle)
+        except WorkerLost as exc:
+            if attempts + 1 >= MAX_TASK_ATTEMPTS:
+                what = self.label(kind, key)
+                raise ClusterError(f"{what} failed on {attempts + 1} workers; last: {exc}") from None
+            self.emit(TaskRetried(kind, self.label(kind, key), str(exc)))
+            self._submit(kind, key, args, attempts + 1)
+            return
+        self.executor.forget(handle)
+        self.last_result = time.perf_counter()
+        if kind == ANCHOR:
+            self.busy += value.stats.get("wall", 0.0)
+            self.anchors[key] = value
+            self._dispatch()  # keep workers busy before touching the disk
+            self.store.save_anchor(key, value)
+            self._count_anchor(self.chunk_at[key])
+        else:
+            unit = self.units[key[0]]
+            for part in value:
+                unit.parts.setdefault(part.chunk, []).append(part)
+            unit.finished += 1
+            self.busy += sum(stat.get("wall", 0.0) for part in value for stat in part.stats)
+            self._dispatch()
+            for span, part in zip(unit.stages[key[1]], value):
+                self.store.save_span(span.chunk.index, span.lo, part)
+            self.done_frames += sum(len(part.frames) for part in value)
+        self.emit(FramesDone(self.done_frames, self.plan.frames))
+        self._finish_ready()
+        self._prune()
+        self.write_ready()
 
     def _finish_ready(self) -> None:
         for unit in list(self.open_units):
@@ -259,6 +326,7 @@ class Scheduler:
             if self.keep_states:
                 self.store.save_states(chunk.index, [anchor.state] + [s for p in parts for s in p.states])
             self.store.save_chunk(chunk.index, frames, stats)
+            self.store.drop_spans(chunk.index)
             self.finished_chunks.add(chunk.index)
             self.emit(ChunkStored(chunk.index, len(frames)))
         unit.clips.clear()
@@ -292,7 +360,8 @@ class Scheduler:
                     self.writer.write(frame)
                 if self.collect_frames:
                     self.collected.append(frame)
-                self.stats[int(stat.get("frame", self.plan.start + self.frames_written))] = stat
+                frame_index = int(stat.get("frame", self.plan.start + self.frames_written))
+                self.store.append_frame_stats({**stat, "frame": frame_index})
                 self.frames_written += 1
             self.next_to_write += 1
             self.emit(FramesWritten(self.frames_written))
@@ -304,14 +373,23 @@ class Scheduler:
         return self.busy / (workers * (self.last_result - self.first_submit))
 
     # --- main loop --------------------------------------------------------------------------------
+    def wants_input(self) -> bool:
+        """Whether another decoded chunk may be added now (at most `window` decoded units wait or run)."""
+        return len(self.open_units) < self.window
+
+    @property
+    def idle(self) -> bool:
+        """Nothing open and nothing running: every chunk added so far is finished."""
+        return not self.open_units and not self.outstanding
+
     def run(self, decoded: Iterator[tuple[Chunk, np.ndarray]]) -> None:
         """Decode just ahead of the workers: at most `window` decoded units wait or run at once."""
         for chunk, clip in decoded:
-            while len(self.open_units) >= self.window and self.outstanding:
+            while not self.wants_input() and self.outstanding:
                 self.collect(block=True)
             self.add_chunk(chunk, clip)
             self.collect(block=False)
-        while self.open_units or self.outstanding:
+        while not self.idle:
             self._dispatch()
             if not self.outstanding:
                 raise RuntimeError("scheduler stalled: open chunks wait for work that was never submitted")

@@ -2,7 +2,8 @@
 
 It is the record a later comparison reads: every setting that changed pixels and every setting
 that only changed the encoding, the job key, the plan with its seam and cut pairs (what E_warp
-is split by), and per-frame statistics.
+is split by), and per-frame statistics. The per-frame rows are streamed from the work store into
+the file, so a long video's sidecar never sits in memory.
 """
 
 from __future__ import annotations
@@ -10,36 +11,40 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-
-import numpy as np
+from typing import Iterable, Iterator
 
 from vidstyle import __version__
 from vidstyle.engine.executors import Resources
 from vidstyle.engine.jobs import JobSpec, PreparedJob
 from vidstyle.engine.scheduler import Scheduler
-from vidstyle.fileio import atomic_write
+from vidstyle.engine.store import WorkStore
+from vidstyle.fileio import atomic_path
 
 
 def sidecar_path(output: str) -> str:
     return output + ".json"
 
 
-def _mean(values: list[float]) -> float | None:
-    return float(np.mean(values)) if values else None
+def timings(frames: Iterable[dict], seconds: float, utilisation: float | None) -> dict:
+    """Where the time went: anchors (cold or warm-started from the previous anchor) vs later frames (one pass)."""
+    sums = {kind: {"n": 0, "wall": 0.0, "iterations": 0.0} for kind in ("anchor", "later")}
+    for frame in frames:
+        bucket = sums["anchor" if frame.get("anchor") else "later"]
+        bucket["n"] += 1
+        bucket["wall"] += frame.get("wall", 0.0)
+        bucket["iterations"] += frame.get("iterations", 0.0)
 
+    def mean(kind: str, what: str) -> float | None:
+        return sums[kind][what] / sums[kind]["n"] if sums[kind]["n"] else None
 
-def timings(frames: list[dict], seconds: float, utilisation: float | None) -> dict:
-    """Where the time went: anchors (cold or warm-started from the previous anchor) vs later frames."""
-    anchors = [f for f in frames if f.get("anchor")]
-    later = [f for f in frames if not f.get("anchor")]
     return {
         "total_s": seconds,
-        "stylize_s": float(sum(f.get("wall", 0.0) for f in frames)),
+        "stylize_s": float(sums["anchor"]["wall"] + sums["later"]["wall"]),
         "worker_utilisation": utilisation,
-        "mean_anchor_s": _mean([f.get("wall", 0) for f in anchors]),
-        "mean_later_s": _mean([f.get("wall", 0) for f in later]),
-        "mean_anchor_iterations": _mean([f.get("iterations", 0) for f in anchors]),
-        "mean_later_iterations": _mean([f.get("iterations", 0) for f in later]),
+        "mean_anchor_s": mean("anchor", "wall"),
+        "mean_later_s": mean("later", "wall"),
+        "mean_anchor_iterations": mean("anchor", "iterations"),
+        "mean_later_iterations": mean("later", "iterations"),
     }
 
 
@@ -54,7 +59,7 @@ def write_sidecar(
     """Write `<output>.json` atomically; returns its path."""
     assert job.output is not None, "a preview has no sidecar"
     plan = prepared.plan
-    frames = [run.stats[i] for i in sorted(run.stats)]
+    frames = _FrameRows(prepared.store)
     stylizer = {k: v for k, v in workers[0].items() if k != "pid"} if workers else None
     data = {
         "vidstyle": __version__,
@@ -82,8 +87,22 @@ def write_sidecar(
         "seam_pairs": plan.seam_pairs(),
         "cut_pairs": plan.cut_pairs(),
         "timings": timings(frames, seconds, run.utilisation(resources.workers)),
-        "frames": frames,
     }
     path = sidecar_path(job.output)
-    atomic_write(path, json.dumps(data, indent=1, default=float).encode(), what="the sidecar")
+    with atomic_path(path, "the sidecar") as temporary, open(temporary, "w") as handle:
+        head = json.dumps(data, indent=1, default=float)
+        handle.write(head[:-2] + ',\n "frames": [')
+        for i, row in enumerate(frames):
+            handle.write(("\n  " if i == 0 else ",\n  ") + json.dumps(row, default=float))
+        handle.write("\n ]\n}")
     return path
+
+
+class _FrameRows:
+    """The job's per-frame rows (appended in frame order), read from the work store each time they are iterated."""
+
+    def __init__(self, store: WorkStore) -> None:
+        self.store = store
+
+    def __iter__(self) -> Iterator[dict]:
+        return self.store.frame_stats()

