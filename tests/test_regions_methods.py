@@ -208,3 +208,25 @@ def test_the_painters_style_objective_follows_regions():
     full_inside = objective.set_content(canvas, ones).style_loss(canvas)
     plain = StyleObjective(extractor, grams, 1.0, 0.0, 0.0).set_content(canvas).style_loss(canvas)
     assert torch.allclose(full_inside, plain, rtol=1e-5)
+
+
+def test_a_kept_subject_that_moves_leaves_no_ghost_behind():
+    """Where the kept subject was in frame t−1 and background is in frame t, the frame starts from the
+    content and is not held to the past: the subject's old pixels must not linger there."""
+    background = np.full((24, 32, 3), 40, np.uint8)
+    first, second = background.copy(), background.copy()
+    first[6:18, 4:12] = 230  # a bright subject, kept...
+    second[6:18, 18:26] = 230  # ...that walks to the right over a static background
+    masks = []
+    for frame in (first, second):
+        mask = np.zeros((24, 32), np.float32)
+        mask[frame[..., 0] > 128] = 1.0
+        masks.append(mask)
+    regions = Regions(keep_inside=True, outside=[stripes(32, 32)], outside_weights=[1.0])
+    stylizer = region_stylizer([], regions, temporal_weight=1e4, iterations=10, later_iterations=10)
+    one = stylizer.stylize(FrameContext(0, first, region=masks[0]), None)
+    flow = np.zeros((24, 32, 2), np.float32)  # the background does not move
+    ctx = FrameContext(1, second, flow=flow, mask=np.ones((24, 32), np.float32), region=masks[1])
+    two = stylizer.stylize(ctx, one.state)
+    old_place = two.image[6:18, 4:12].astype(float)
+    assert np.abs(old_place - 230).mean() > 2 * np.abs(old_place - 40).mean()

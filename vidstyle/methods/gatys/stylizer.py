@@ -32,9 +32,14 @@ METHOD = "gatys"
 
 @dataclass
 class GatysState:
-    """Carried from frame to frame in a chain: the raw optimized output (before colour preservation)."""
+    """Carried from frame to frame in a chain: the raw optimized output (before colour preservation).
+
+    Under spatial control `kept` is where that frame showed the input (HxW, 1 = kept): there the raw
+    output is only the content held in place, not a styled pixel to continue from.
+    """
 
     previous: np.ndarray  # float32 HxWx3 in [0,1]
+    kept: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,13 @@ class GatysStylizer:
         if warm:
             warped = [warp(state.previous, ctx.flow).astype(np.float32) for ctx, state in batch]
             masks = [_trusted(ctx.mask, ctx.frame) for ctx, _ in batch]
+            for i, ((ctx, state), content) in enumerate(zip(batch, contents)):
+                if state.kept is not None:
+                    # uncovered where a kept subject was: start from the content, with no pull to the past
+                    was_kept = np.clip(warp(state.kept, ctx.flow), 0, 1).astype(np.float32)
+                    masks[i] = masks[i] * (1 - was_kept)
+                    fresh = content.astype(np.float32) / 255.0
+                    warped[i] = warped[i] * (1 - was_kept[..., None]) + fresh * was_kept[..., None]
             terms.append(self._term(warped, masks, [self.settings.temporal_weight] * len(batch)))
             inits = warped
         else:
@@ -152,7 +164,7 @@ class GatysStylizer:
 
                 shown = preserve_colors(raw, ctx.frame)
             kept = None if ctx.region is None or self.engine.regions is None else self.engine.regions.kept(ctx.region)
-            state = GatysState(previous=raw)
+            state = GatysState(previous=raw, kept=None if kept is None else np.asarray(kept, np.float32))
             reference = composite_kept(to_uint8(raw), ctx.frame, kept)
             image_out = composite_kept(to_uint8(shown), ctx.frame, kept)
             outputs.append(FrameResult(image=image_out, state=state, stats=stats, reference=reference))
