@@ -32,8 +32,8 @@ demo: setup
 		--size 192 --frames 0:48 -o $(OUT)/landscape_swirl.mp4 --overwrite
 	$(BIN)/vidstyle eval samples/landscape.mp4 $(OUT)/landscape_swirl.mp4
 	$(BIN)/vidstyle stylize samples/subject.mp4 --style keep --mask samples/subject_mask.mp4 \
-		--background-style samples/swirl_paint.png --mask-feather 2 --preset fast --size 192 \
-		-o $(OUT)/subject_kept.mp4 --overwrite
+		--background-style samples/swirl_paint.png --mask-feather 2 --preset fast --size 160 \
+		--frames 0:24 --chunk-frames 12 -o $(OUT)/subject_kept.mp4 --overwrite
 	@echo "demo outputs are in $(OUT)/"
 
 test: setup
