@@ -71,6 +71,18 @@ def video_frames(path: Path, indices: list[int]) -> list[Image.Image]:
     return [frames[i] for i in indices]
 
 
+def frames_sheet(source: Path, stylized_path: Path, picks: list[int]) -> Image.Image:
+    """Input frames above, the same frames stylized below."""
+    originals = video_frames(source, picks)
+    stylized = video_frames(stylized_path, picks)
+    top = strip([(f"frame {i}", image) for i, image in zip(picks, originals)], height=126)
+    bottom = strip([(f"stylized {i}", image) for i, image in zip(picks, stylized)], height=126)
+    sheet = Image.new("RGB", (top.width, top.height + bottom.height), (250, 250, 250))
+    sheet.paste(top, (0, 0))
+    sheet.paste(bottom, (0, top.height))
+    return sheet
+
+
 def save(image: Image.Image, name: str) -> None:
     path = GALLERY / name
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
@@ -139,15 +151,15 @@ def main() -> None:
         save(fit(load(out / "preview.png"), 240), "preview.png")
 
         vidstyle("stylize", CLIP, *swirl_video, "--frames", "0:36", "-o", out / "clip_swirl.mp4", "--workers", 2)
-        picks = [0, 12, 24, 35]
-        originals = video_frames(CLIP, picks)
-        stylized = video_frames(out / "clip_swirl.mp4", picks)
-        top = strip([(f"frame {i}", image) for i, image in zip(picks, originals)], height=126)
-        bottom = strip([(f"stylized {i}", image) for i, image in zip(picks, stylized)], height=126)
-        sheet = Image.new("RGB", (top.width, top.height + bottom.height), (250, 250, 250))
-        sheet.paste(top, (0, 0))
-        sheet.paste(bottom, (0, top.height))
-        save(sheet, "clip_frames.png")
+        save(frames_sheet(CLIP, out / "clip_swirl.mp4", [0, 12, 24, 35]), "clip_frames.png")
+
+        subject = SAMPLES / "subject.mp4"  # the walker kept as he is, the background painted (as in `make demo`)
+        vidstyle(
+            "stylize", subject, "--style", "keep", "--mask", SAMPLES / "subject_mask.mp4", "--background-style", SWIRL,
+            "--mask-feather", 2, "--preset", "fast", "--size", 160, "--frames", "0:24", "--chunk-frames", 12,
+            "-o", out / "subject_kept.mp4", "--workers", 2,
+        )  # fmt: skip
+        save(frames_sheet(subject, out / "subject_kept.mp4", [0, 8, 16, 23]), "subject_kept.png")
     print("gallery ready:", ", ".join(sorted(p.name for p in GALLERY.glob("*.png"))))
 
 
