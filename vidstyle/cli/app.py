@@ -267,6 +267,9 @@ def stylize(
         overwrite=overwrite,
         keep_states=strokes_out is not None,
     )
+    from vidstyle.engine.jobs import resolve_resources
+
+    _note_idle_cores(resolve_resources(job), address)
     with JobProgress(console) as progress:
         report = run_job(job, progress)
     if strokes_out is not None:
@@ -431,6 +434,7 @@ def preview(
     ] = None,
     count: Annotated[int, typer.Option("--count", help="Frames to stylize.", rich_help_panel=Panel.IO)] = 8,
     frames: opt.Frames = None,
+    threads_per_worker: opt.ThreadsPerWorker = None,
     overwrite: opt.Overwrite = False,
     **settings: Any,
 ) -> None:
@@ -458,9 +462,13 @@ def preview(
         settings,
         frames=f"{first}:{last}",
         overwrite=overwrite,
+        threads_per_worker=threads_per_worker,
         in_process=True,
         collect_frames=not as_video,
     )
+    from vidstyle.engine.jobs import resolve_resources
+
+    _note_idle_cores(resolve_resources(job), None)
     with JobProgress(console) as progress:
         report = run_job(job, progress)
     if not as_video:

@@ -35,6 +35,7 @@ class Resources:
     gpus_per_worker: float
     device: str
     auto_workers: bool = False  # no --workers with --address: as many as the cluster holds, growing with it
+    auto_gpus: bool = False  # no --gpus-per-worker with --address: one GPU per worker if the cluster has GPUs
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,11 @@ class RayExecutor:
         self.outstanding: dict[Any, int] = {}  # ref -> actor slot
         self.spawned = 0
         self.target = resources.workers
+        if resources.auto_gpus:
+            from vidstyle.engine.cluster import cluster_totals
+
+            if cluster_totals()[1] > 0:  # a GPU cluster: GPU workers unless told otherwise (updates the caller's too)
+                resources.gpus_per_worker, resources.device = 1.0, "cuda"
         if resources.auto_workers:
             from vidstyle.engine.cluster import cluster_totals, default_workers
 

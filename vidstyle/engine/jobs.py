@@ -95,7 +95,11 @@ def default_work_dir(output: str) -> str:
 
 
 def resolve_resources(job: JobSpec) -> Resources:
-    """Workers: one per GPU locally when CUDA is there, else one per `threads_per_worker` cores."""
+    """Workers: one per GPU locally when CUDA is there, else one per `threads_per_worker` cores.
+
+    With `--address` the cluster decides what is left open: the worker count (as many as it holds)
+    and, on a cluster with GPUs, one GPU per worker — resolved once Ray is joined (RayExecutor).
+    """
     if job.workers is not None and job.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {job.workers}")
     if job.gpus_per_worker is not None and job.gpus_per_worker < 0:
@@ -116,8 +120,10 @@ def resolve_resources(job: JobSpec) -> Resources:
         workers = job.workers or max(1, (os.cpu_count() or 1) // threads)
     if job.in_process:
         workers = 1
-    auto = job.workers is None and job.address is not None and not job.in_process
-    return Resources(workers, threads, gpus, device, auto_workers=auto)
+    on_cluster = job.address is not None and not job.in_process
+    auto_gpus = on_cluster and job.gpus_per_worker is None and job.device != "cpu"
+    auto_workers = on_cluster and job.workers is None
+    return Resources(workers, threads, gpus, device, auto_workers=auto_workers, auto_gpus=auto_gpus)
 
 
 def stylizer_summary(workers: list[dict]) -> str:
