@@ -149,6 +149,7 @@ class Scheduler:
         self.states: list[Any] = []
         self.first_submit: float | None = None  # perf_counter of the first task handed out
         self.last_result: float | None = None  # ... and of the last result received
+        self.tasks_span: list[float] = []  # wall-clock (epoch) time of the first task and of the last result
         self.busy = 0.0  # seconds workers spent stylizing in this run (resumed work excluded)
         self.dispatcher: Any = None  # set by a batch: fills slots across its jobs instead of `_dispatch`
 
@@ -255,6 +256,7 @@ class Scheduler:
         self.pool.used += 1
         if self.first_submit is None:
             self.first_submit = time.perf_counter()
+            self.tasks_span = [time.time(), time.time()]
         self.outstanding[handle] = (kind, key, args, attempts)
         self.emit(TaskStarted(kind, slot, self.label(kind, key)))
 
@@ -290,6 +292,8 @@ class Scheduler:
             return
         self.executor.forget(handle)
         self.last_result = time.perf_counter()
+        if self.tasks_span:
+            self.tasks_span[1] = time.time()
         if kind == ANCHOR:
             self.busy += value.stats.get("wall", 0.0)
             self.anchors[key] = value

@@ -86,7 +86,10 @@ def write_sidecar(
         "plan": plan.to_dict(),
         "seam_pairs": plan.seam_pairs(),
         "cut_pairs": plan.cut_pairs(),
-        "timings": timings(frames, seconds, run.utilisation(resources.workers)),
+        "timings": {
+            **timings(frames, seconds, run.utilisation(resources.workers)),
+            "tasks_span": run.tasks_span,  # epoch s of the first task and the last result (batches line them up)
+        },
     }
     path = sidecar_path(job.output)
     with atomic_path(path, "the sidecar") as temporary, open(temporary, "w") as handle:
