@@ -117,6 +117,8 @@ def test_sidecar_records_pixel_and_encoder_settings(baseline):
     assert sidecar["method"]["name"] == "gatys" and sidecar["size"] == [64, 48]
     assert sidecar["stylizer"]["method"] == "gatys" and sidecar["weights"]["source"] == "random"
     assert len(sidecar["frames"]) == N_FRAMES and sidecar["seam_pairs"] == [5, 11]
+    peaks = [frame["peak_mb"] for frame in sidecar["frames"]]  # each worker's peak memory, with every frame
+    assert min(peaks) > 0 and sidecar["timings"]["peak_worker_mb"] == max(peaks)
 
 
 def test_two_workers_give_identical_frames(baseline, clip, tmp_path):

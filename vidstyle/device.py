@@ -64,3 +64,21 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
 
 def precision_name(dtype: torch.dtype | None) -> str:
     return "fp32" if dtype is None else str(dtype).removeprefix("torch.").replace("bfloat16", "bf16")
+
+
+def peak_memory_mb() -> float:
+    """This process's peak memory so far, in MiB: CUDA's max allocated when CUDA is in use, else peak RSS.
+
+    A worker reports it with every frame, so the sidecar and the CLI can say what a frame needed.
+    """
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux

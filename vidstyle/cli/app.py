@@ -160,10 +160,12 @@ def _run_still(spec, picture, output: Path, device: str, region=None):
     save_image(str(output), result.image)
     info = stylizer.describe()
     stats = result.stats
+    from vidstyle.device import peak_memory_mb
+
     say(
         console,
         f"wrote {output} ({_iterations_text(stats)}, {time.perf_counter() - started:.1f} s, "
-        f"loss {stats.get('loss', 0):.4g}; {info.summary()})",
+        f"loss {stats.get('loss', 0):.4g}, peak memory {peak_memory_mb():,.0f} MiB; {info.summary()})",
     )
     return result
 
@@ -280,8 +282,13 @@ def stylize(
     resumed = f" (resumed {report.resumed_chunks} chunk(s))" if report.resumed_chunks else ""
     say(
         console,
-        f"wrote {output}: {report.frames_written} frames in {report.seconds:.1f} s{resumed}; sidecar {report.sidecar}",
+        f"wrote {output}: {report.frames_written} frames in {report.seconds:.1f} s{resumed}"
+        f"{_peak_text(report.peak_worker_mb)}; sidecar {report.sidecar}",
     )
+
+
+def _peak_text(peak_mb: float | None) -> str:
+    return f", peak worker memory {peak_mb:,.0f} MiB" if peak_mb else ""
 
 
 @app.command()
@@ -475,7 +482,8 @@ def preview(
         captions = [[f"#{first + i}" for i in range(len(report.originals))], [""] * len(report.stylized)]
         sheet = contact_sheet([report.originals, report.stylized], labels=["original", "stylized"], captions=captions)
         save_image(str(output), sheet)
-    say(console, f"wrote {output}: {report.frames_written} frames in {report.seconds:.1f} s")
+    peak = _peak_text(report.peak_worker_mb)
+    say(console, f"wrote {output}: {report.frames_written} frames in {report.seconds:.1f} s{peak}")
 
 
 @app.command(name="eval")

@@ -149,6 +149,7 @@ def _finish(run: JobRun, resources: Resources) -> None:
         plan, scheduler.frames_written, time.perf_counter() - run.started, sidecar, prepared.resumed, run.workers
     )
     report.states = scheduler.states
+    report.peak_worker_mb = scheduler.peak_mb or None
     if job.collect_frames:
         report.stylized = scheduler.collected
         report.originals = list(read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side))

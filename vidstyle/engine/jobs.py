@@ -68,6 +68,7 @@ class JobReport:
     originals: list[np.ndarray] = field(default_factory=list)
     stylized: list[np.ndarray] = field(default_factory=list)
     states: list[Any] = field(default_factory=list)
+    peak_worker_mb: float | None = None  # the most memory a worker process held in this run (CUDA, else RSS)
 
 
 @dataclass

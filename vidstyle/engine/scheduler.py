@@ -151,6 +151,7 @@ class Scheduler:
         self.last_result: float | None = None  # ... and of the last result received
         self.tasks_span: list[float] = []  # wall-clock (epoch) time of the first task and of the last result
         self.busy = 0.0  # seconds workers spent stylizing in this run (resumed work excluded)
+        self.peak_mb = 0.0  # the most memory a worker process has held so far (stats["peak_mb"])
         self.dispatcher: Any = None  # set by a batch: fills slots across its jobs instead of `_dispatch`
 
     # --- input ------------------------------------------------------------------------------------
@@ -295,6 +296,7 @@ class Scheduler:
         if self.tasks_span:
             self.tasks_span[1] = time.time()
         if kind == ANCHOR:
+            self.peak_mb = max(self.peak_mb, value.stats.get("peak_mb", 0.0))
             self.busy += value.stats.get("wall", 0.0)
             self.anchors[key] = value
             self._dispatch()  # keep workers busy before touching the disk
@@ -306,6 +308,7 @@ class Scheduler:
                 unit.parts.setdefault(part.chunk, []).append(part)
             unit.finished += 1
             self.busy += sum(stat.get("wall", 0.0) for part in value for stat in part.stats)
+            self.peak_mb = max([self.peak_mb, *(stat.get("peak_mb", 0.0) for part in value for stat in part.stats)])
             self._dispatch()
             for span, part in zip(unit.stages[key[1]], value):
                 self.store.save_span(span.chunk.index, span.lo, part)

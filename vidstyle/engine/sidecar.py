@@ -28,7 +28,9 @@ def sidecar_path(output: str) -> str:
 def timings(frames: Iterable[dict], seconds: float, utilisation: float | None) -> dict:
     """Where the time went: anchors (cold or warm-started from the previous anchor) vs later frames (one pass)."""
     sums = {kind: {"n": 0, "wall": 0.0, "iterations": 0.0} for kind in ("anchor", "later")}
+    peak = 0.0
     for frame in frames:
+        peak = max(peak, frame.get("peak_mb", 0.0))
         bucket = sums["anchor" if frame.get("anchor") else "later"]
         bucket["n"] += 1
         bucket["wall"] += frame.get("wall", 0.0)
@@ -45,6 +47,7 @@ def timings(frames: Iterable[dict], seconds: float, utilisation: float | None) -
         "mean_later_s": mean("later", "wall"),
         "mean_anchor_iterations": mean("anchor", "iterations"),
         "mean_later_iterations": mean("later", "iterations"),
+        "peak_worker_mb": peak or None,  # the most any worker process held (CUDA allocated, else RSS)
     }
 
 

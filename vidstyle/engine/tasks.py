@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from vidstyle.device import peak_memory_mb
 from vidstyle.engine.plan import Chunk, seam_ramp
 from vidstyle.engine.regions import split_region
 from vidstyle.engine.settings import VideoSettings
@@ -82,7 +83,8 @@ def run_anchor(
         region=region,
     )
     result = stylizer.stylize(ctx, previous_result.state if warm else None)
-    result.stats = {**result.stats, "frame": index, "anchor": 1, "wall": time.perf_counter() - started}
+    wall = time.perf_counter() - started
+    result.stats = {**result.stats, "frame": index, "anchor": 1, "wall": wall, "peak_mb": peak_memory_mb()}
     return result
 
 
@@ -146,7 +148,8 @@ def run_spans(
         for i, result in zip(live, results):
             out = outputs[i]
             out.frames[offset - spans[i].lo] = result.image
-            out.stats.append({**result.stats, "frame": spans[i].chunk.start + offset, "wall": wall})
+            frame = spans[i].chunk.start + offset
+            out.stats.append({**result.stats, "frame": frame, "wall": wall, "peak_mb": peak_memory_mb()})
             if keep_states:
                 out.states.append(result.state)  # type: ignore[union-attr]
             states[i] = result.state
