@@ -420,7 +420,8 @@ def _note_idle_cores(resources, address: str | None) -> None:
 
     cores = os.cpu_count() or 1
     used = resources.workers * resources.threads_per_worker
-    if address is None and resources.device == "cpu" and used < cores:
+    local = not (address or os.environ.get("RAY_ADDRESS"))  # a cluster's cores are not this machine's
+    if local and resources.device == "cpu" and used < cores:
         threads = max(1, cores // resources.workers)
         say(
             console,

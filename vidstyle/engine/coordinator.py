@@ -26,7 +26,7 @@ from vidstyle.engine.regions import job_masks, segmentation_pass, with_regions
 from vidstyle.engine.scheduler import Scheduler, SlotPool, chunks_of
 from vidstyle.engine.sidecar import sidecar_path, write_sidecar
 from vidstyle.engine.worker import JobBinding
-from vidstyle.errors import Interrupted, OutputError, VidstyleError
+from vidstyle.errors import Interrupted, OutputError, VidstyleError, reason
 from vidstyle.events import EventCallback, JobFinished, WorkersReady, ignore
 
 __all__ = ["JobReport", "JobSpec", "run_job", "run_jobs", "sidecar_path"]
@@ -196,18 +196,27 @@ def _dispatcher(runs: list[JobRun], pool: SlotPool) -> Callable[[], None]:
 
 
 def _loop(runs: list[JobRun], executor: Any, resources: Resources, pool: SlotPool, fail_fast: bool) -> None:
-    """Decode ahead, dispatch across jobs, route each finished task to its job, finish jobs as they complete."""
+    """Decode ahead, dispatch across jobs, route each finished task to its job, finish jobs as they complete.
+
+    Jobs are opened (decoder, writer, stylizer on the workers) a few at a time — enough to keep every
+    worker busy — so a batch of many clips holds only a few open at once.
+    """
     dispatch = _dispatcher(runs, pool)
-    for run in runs:
-        _guarded(run, fail_fast, lambda r=run: _begin(r, executor, resources, pool, dispatch))
+    waiting = [run for run in runs if run.running]
     while True:
-        active = [run for run in runs if run.running]
+        open_limit = max(2, executor.workers)
+        while waiting and sum(1 for r in runs if r.running and r.scheduler is not None) < open_limit:
+            run = waiting.pop(0)
+            _guarded(run, fail_fast, pool, executor, lambda r=run: _begin(r, executor, resources, pool, dispatch))
+        active = [run for run in runs if run.running and run.scheduler is not None]
         for run in active:
-            _guarded(run, fail_fast, run.feed)
+            _guarded(run, fail_fast, pool, executor, run.feed)
         for run in [r for r in active if r.running and r.complete]:
-            _guarded(run, fail_fast, lambda r=run: _finish(r, resources))
-        active = [run for run in runs if run.running]
+            _guarded(run, fail_fast, pool, executor, lambda r=run: _finish(r, resources))
+        active = [run for run in runs if run.running and run.scheduler is not None]
         if not active:
+            if waiting:
+                continue
             return
         refresh = getattr(executor, "refresh", None)
         if refresh is not None:
@@ -222,21 +231,22 @@ def _loop(runs: list[JobRun], executor: Any, resources: Resources, pool: SlotPoo
         for handle in executor.wait(list(owner), timeout=None):
             run = owner[handle]
             if run.running:
-                _guarded(run, fail_fast, lambda r=run, h=handle: r.scheduler.receive(h))
-            else:  # a failed job's task: its slot is free again, its result is not wanted
-                run.scheduler.outstanding.pop(handle, None)
-                pool.used -= 1
-                executor.forget(handle)
+                _guarded(run, fail_fast, pool, executor, lambda r=run, h=handle: r.scheduler.receive(h))
 
 
-def _guarded(run: JobRun, fail_fast: bool, step: Callable[[], None]) -> None:
-    """Run one step of a job; in a batch a job's own failure stops that job only."""
+def _guarded(run: JobRun, fail_fast: bool, pool: SlotPool, executor: Any, step: Callable[[], None]) -> None:
+    """Run one step of a job; in a batch a job's own failure stops that job only (its slots are given back)."""
     try:
         step()
-    except VidstyleError as exc:
+    except Exception as exc:
         if fail_fast:
             raise
-        run.error = exc
+        run.error = exc if isinstance(exc, VidstyleError) else VidstyleError(f"{type(exc).__name__}: {reason(exc)}")
+        if run.scheduler is not None:
+            for handle in list(run.scheduler.outstanding):  # still running on a worker: its result is not wanted
+                run.scheduler.outstanding.pop(handle)
+                pool.used -= 1
+                executor.forget(handle)
         _abandon(run)
 
 
@@ -272,6 +282,7 @@ def run_jobs(
             first = next(run for run in runs if run.running)
             name = f"worker-{first.prepared.key[:8]}-{os.getpid()}"
             executor = _start_workers(resources, in_process, address, name, first.emit)
+            resources.workers = executor.workers  # on a cluster: as many as it holds (reported and in sidecars)
             pool = SlotPool(max(1, executor.workers))
             _loop(runs, executor, resources, pool, fail_fast)
         return runs

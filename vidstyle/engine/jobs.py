@@ -110,18 +110,19 @@ def resolve_resources(job: JobSpec) -> Resources:
     threads = 1 if job.threads_per_worker is None else job.threads_per_worker
     if threads < 1:
         raise ConfigError("--threads-per-worker must be at least 1")
+    address = job.address or os.environ.get("RAY_ADDRESS") or None  # `ray job submit` sets RAY_ADDRESS
     gpus = job.gpus_per_worker
     if gpus is None:
-        gpus = 1.0 if job.device != "cpu" and local_gpus() > 0 and job.address is None else 0.0
+        gpus = 1.0 if job.device != "cpu" and local_gpus() > 0 and address is None else 0.0
     if gpus > 0:
         device = "cuda"
-        workers = job.workers or max(1, int(local_gpus() / gpus) if job.address is None else 1)
+        workers = job.workers or max(1, int(local_gpus() / gpus) if address is None else 1)
     else:
         device = "cpu" if job.device == "auto" else job.device
         workers = job.workers or max(1, (os.cpu_count() or 1) // threads)
     if job.in_process:
         workers = 1
-    on_cluster = job.address is not None and not job.in_process
+    on_cluster = address is not None and not job.in_process
     auto_gpus = on_cluster and job.gpus_per_worker is None and job.device != "cpu"
     auto_workers = on_cluster and job.workers is None
     return Resources(workers, threads, gpus, device, auto_workers=auto_workers, auto_gpus=auto_gpus)
