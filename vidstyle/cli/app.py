@@ -153,6 +153,7 @@ def _run_still(spec, picture, output: Path, device: str, region=None):
     from vidstyle.media.images import save_image
     from vidstyle.methods.base import FrameContext
 
+    spec.check()  # what a video job checks before its workers start: settings, regions, weights
     started = time.perf_counter()
     with ImageProgress(console) as progress:
         stylizer = spec.build(device, progress)
@@ -358,7 +359,9 @@ def batch(
     specs: list[Any] = [None] * len(entries)
     for i, entry in enumerate(entries):
         try:
-            specs[i] = _job(Path(entry.input), Path(entry.output), entry.choices, settings, **common)
+            # a manifest job's own range replaces the command line's whole range
+            fields = {**common, "frames": None, "start": None, "end": None, **entry.range} if entry.range else common
+            specs[i] = _job(Path(entry.input), Path(entry.output), entry.choices, settings, **fields)
         except VidstyleError as exc:
             status[i] = f"failed: {exc}"
     with BatchProgress(console, [e.name for e in entries]) as progress:

@@ -20,7 +20,8 @@ from vidstyle.config import check_toml, load_toml
 from vidstyle.engine.batch import check_collisions, check_template, output_name, style_label
 from vidstyle.errors import ConfigError, OutputError, reason
 
-MANIFEST_KEYS = ("input", "output", "style", "style_blend", "method", "preset")
+MANIFEST_KEYS = ("input", "output", "style", "style_blend", "method", "preset", "frames", "start", "end")
+RANGE_KEYS = ("frames", "start", "end")
 PATH_KEYS = ("mask", "background_style", "segment_weights")  # settings that name files: relative to the manifest
 
 
@@ -32,6 +33,7 @@ class Entry:
     output: str
     choices: Choices
     style: str  # for the table: the style label
+    range: dict[str, str] = dataclasses.field(default_factory=dict)  # a manifest job's own frames/start/end
 
     @property
     def name(self) -> str:
@@ -63,6 +65,7 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
             raise ConfigError(f"{path}: job {number} has no input")
         try:
             check_toml(job, extra_keys=MANIFEST_KEYS)
+            _check_types(job)
         except ConfigError as exc:
             raise ConfigError(f"{path}: job {number}: {exc}") from None
         job = dict(job)
@@ -73,6 +76,22 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
             job["regions"] = {k: _relative(base, v) if k in PATH_KEYS else v for k, v in job["regions"].items()}
         tables.append(job)
     return tables
+
+
+def _check_types(job: dict[str, Any]) -> None:
+    """The manifest's own keys have the types they are used as (a TOML typo is one line, not a traceback)."""
+    for key in ("input", "output", "method", "preset"):
+        if key in job and not isinstance(job[key], str):
+            raise ConfigError(f"'{key}' must be a string, got {job[key]!r}")
+    for key in RANGE_KEYS:
+        if key in job and (not isinstance(job[key], (str, int, float)) or isinstance(job[key], bool)):
+            raise ConfigError(f"'{key}' must be a string or a number, got {job[key]!r}")
+    style = job.get("style", [])
+    if not isinstance(style, (str, list)) or (isinstance(style, list) and not all(isinstance(s, str) for s in style)):
+        raise ConfigError(f"'style' must be a path or a list of paths, got {style!r}")
+    blend = job.get("style_blend", [])
+    if not isinstance(blend, list) or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in blend):
+        raise ConfigError(f"'style_blend' must be a list of numbers, got {blend!r}")
 
 
 def _as_list(value: Any) -> list[str]:
@@ -109,7 +128,8 @@ def batch_entries(
             output = job.get("output") or str(out_dir / output_name(template, job["input"], styles, method))
             if not Path(output).is_absolute():
                 output = str(out_dir / output)
-            entries.append(Entry(job["input"], output, chosen, style_label(styles)))
+            ranges = {key: str(job[key]) for key in RANGE_KEYS if key in job}
+            entries.append(Entry(job["input"], output, chosen, style_label(styles), ranges))
     if not entries:
         raise ConfigError("nothing to do: give input videos, or a --jobs manifest")
     check_collisions([e.output for e in entries], [e.input for e in entries])

@@ -97,7 +97,8 @@ def region_settings(choices: Choices, values: dict[str, Any]) -> RegionSettings:
     toml = load_toml(choices.config)
     per_table, _ = _per_table(choices, values)
     flags = dict(per_table.get("regions", {}))
-    if choices.background is not None:
+    from_job = set(toml_section(choices.job or {}, "regions", RegionSettings))
+    if choices.background is not None and "background_style" not in from_job:  # a manifest job's own wins
         flags.update(background_style=(choices.background,), background_blend=())
     if choices.config is not None:
         base = Path(choices.config).parent

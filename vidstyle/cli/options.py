@@ -196,8 +196,8 @@ Styles = Annotated[
     typer.Option(
         "--style",
         "-s",
-        help="Style image; repeat to blend several (required by gatys, optional for paint). "
-        "With --mask/--segment it styles the white region, or keep shows the input there.",
+        help="Style image; repeat to blend several (required by gatys, optional for paint; in batch each "
+        "--style is its own job). With --mask/--segment it styles the white region, or keep shows the input there.",
         rich_help_panel=Panel.STYLE,
         metavar="IMAGE|keep",
     ),

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from vidstyle.engine.executors import InProcessExecutor, JobTasks, RayExecutor, Resources
 from vidstyle.engine.jobs import JobReport, JobSpec, PreparedJob, prepare_job, resolve_resources, stylizer_summary
-from vidstyle.engine.regions import job_masks, segmentation_pass, with_regions
+from vidstyle.engine.regions import check_segmented, job_masks, segmentation_pass, with_regions
 from vidstyle.engine.scheduler import Scheduler, SlotPool, chunks_of
 from vidstyle.engine.sidecar import sidecar_path, write_sidecar
 from vidstyle.engine.worker import JobBinding
@@ -115,6 +115,7 @@ def _begin(run: JobRun, executor: Any, resources: Resources, pool: SlotPool, dis
     if prepared.regions is not None and prepared.regions.segmented:
         with closing(read_frames(job.input, plan.start, plan.end, long_side=prepared.long_side)) as frames:
             segmentation_pass(prepared.regions, plan, store, executor, frames)
+        check_segmented(prepared.regions, plan, store)
     if job.output is not None:
         run.writer = _open_writer(job, prepared)
     run.scheduler = Scheduler(

@@ -291,6 +291,8 @@ class RayExecutor:
 
     def submit(self, kind: str, args: tuple) -> tuple[Any, int]:
         counts = self.load()
+        if not counts:
+            raise ClusterError("no worker is left (every one was lost); the finished work is kept")
         slot = min(counts, key=lambda s: (counts[s], s))
         ref = getattr(self.actors[slot], kind).remote(*args)
         self.outstanding[ref] = slot
@@ -337,8 +339,14 @@ class RayExecutor:
         except Exception:
             pass
         del self.actors[slot]
-        if not self.actors or self._room():
-            self._spawn()  # with no worker left, wait for one rather than stop
+        if self._room():
+            self._spawn()
+        elif not self.actors:
+            r = self.resources
+            raise ClusterError(
+                f"every worker was lost and no node has {r.threads_per_worker} CPU(s) and {r.gpus_per_worker:g} GPU(s) "
+                "free for a new one; the finished work is kept: run the same command again when the cluster is back"
+            )
 
     def shutdown(self) -> None:
         for actor in self.actors.values():

@@ -88,6 +88,7 @@ class PreparedJob:
     temporary_work: tempfile.TemporaryDirectory | None  # a preview's throw-away work directory
     resumed: int  # finished chunks found in the store
     regions: RegionSource | None = None  # spatial control's mask source, checked
+    request: str = ""  # the key of what was asked (the key without the shot cuts): a finished output's identity
 
 
 def default_work_dir(output: str) -> str:
@@ -171,14 +172,14 @@ class AlreadyDone(Exception):
 
 
 def finished_key(output: str) -> str | None:
-    """The job key an existing output's sidecar records, or None (no output, no sidecar, unreadable)."""
+    """The request key an existing output's sidecar records, or None (no output, no sidecar, unreadable)."""
     import json
 
     if not os.path.isfile(output):
         return None
     try:
         with open(output + ".json") as handle:
-            return json.load(handle).get("job_key")
+            return json.load(handle).get("request_key")
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -206,28 +207,34 @@ def prepare_job(job: JobSpec, emit: EventCallback, skip_done: bool = False) -> P
     if job.output is not None and not skip_done:
         check_output_path(job.output, [job.input], job.overwrite)
     regions, regions_described = prepare_regions(job.regions, width, height, first, last)
-    cuts = shot_cuts(job.input, first, last, video.shot_threshold)
-    plan = make_plan(first, last, cuts, video.chunk_frames)
     spec = with_job_palette(job.method, job.input, first, last, long_side)
-    emit(JobPlanned(plan.frames, width, height, len(plan.shots), len(plan.chunks), plan))
-
-    description = {
+    resources = resolve_resources(job)
+    description: dict[str, Any] = {
         "version": __version__,
         "input": input_identity(job.input),
         "range": [first, last],
         "size": [width, height],
         "method": spec.describe(),
         "video": dataclasses.asdict(video),
-        "cuts": cuts,
         "keep_states": job.keep_states,
+        # the arithmetic, so the pixels: another thread count or device gives slightly different frames
+        "threads_per_worker": resources.threads_per_worker,
+        "device": resources.device,
     }
     if regions is not None:
         description["regions"] = regions_described
-    key = job_key(description, spec.blobs())
+    # everything the user asked for (the cuts follow from it): a finished output is recognised before
+    # its whole input is decoded again for shot detection
+    request = job_key(description, spec.blobs())
     if job.output is not None and skip_done:
-        if not job.overwrite and finished_key(job.output) == key:
+        if not job.overwrite and finished_key(job.output) == request:
             raise AlreadyDone(job.output)
         check_output_path(job.output, [job.input], job.overwrite)
+    cuts = shot_cuts(job.input, first, last, video.shot_threshold)
+    plan = make_plan(first, last, cuts, video.chunk_frames)
+    emit(JobPlanned(plan.frames, width, height, len(plan.shots), len(plan.chunks), plan))
+    description["cuts"] = cuts
+    key = job_key(description, spec.blobs())
     temporary_work = None
     if job.output is None and job.work_dir is None:
         temporary_work = tempfile.TemporaryDirectory(prefix="vidstyle-preview-")
@@ -256,4 +263,5 @@ def prepare_job(job: JobSpec, emit: EventCallback, skip_done: bool = False) -> P
         temporary_work,
         len(finished),
         regions,
+        request,
     )

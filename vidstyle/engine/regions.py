@@ -119,6 +119,15 @@ def job_masks(source: RegionSource, plan: Plan, store: WorkStore, width: int, he
             yield as_uint8(mask.astype(np.float32) / 255.0, feather) if feather > 0 else mask
 
 
+def check_segmented(source: RegionSource, plan: Plan, store: WorkStore) -> None:
+    """Refuse, before stylizing, a segmentation that found the classes nowhere (or everywhere) in the range."""
+    from vidstyle.media.masks import check_not_constant
+
+    masks = (mask.astype(np.float32) / 255.0 for chunk in plan.chunks for mask in store.load_regions(chunk.index))
+    label = f"the --segment {','.join(source.settings.segment)} mask"
+    check_not_constant(masks, label, plan.start, option="--segment")
+
+
 def segmentation_pass(
     source: RegionSource, plan: Plan, store: WorkStore, executor: Any, frames: Iterator[np.ndarray]
 ) -> None:

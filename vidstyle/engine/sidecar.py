@@ -69,6 +69,7 @@ def write_sidecar(
         "input": os.path.realpath(job.input),
         "output": os.path.realpath(job.output),
         "job_key": prepared.key,
+        "request_key": prepared.request,
         "range": [plan.start, plan.end],
         "size": [prepared.width, prepared.height],
         "method": prepared.spec.describe(),

@@ -159,7 +159,7 @@ def feather(mask: np.ndarray, pixels: float) -> np.ndarray:
     return np.clip(blurred, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def check_not_constant(masks: Iterable[np.ndarray], label: str, first: int = 0) -> None:
+def check_not_constant(masks: Iterable[np.ndarray], label: str, first: int = 0, option: str = "--mask") -> None:
     """Refuse a mask that leaves one of the two styles no pixel at all (probably the wrong file).
 
     `label` starts the message ("mask person.png"); `first` is the input frame of the first mask,
@@ -189,11 +189,11 @@ def check_not_constant(masks: Iterable[np.ndarray], label: str, first: int = 0) 
     if all_white:
         raise ConfigError(
             f"{label} is entirely white over {span}: there is no region for --background-style; "
-            "drop --mask to stylize everything"
+            f"drop {option} to stylize everything"
         )
     raise ConfigError(
         f"{label} is entirely black over {span}: there is no region for --style (white marks where it applies); "
-        "fix the mask, or drop --mask and pass the background style as --style"
+        f"fix the mask, or drop {option} and pass the background style as --style"
     )
 
 

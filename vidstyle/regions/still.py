@@ -23,4 +23,5 @@ def still_mask(settings: RegionSettings, picture: np.ndarray, device: str = "aut
 
         weights = load_segmentation_weights(segmentation_weights_path(settings.segment_weights))
         mask = Segmenter(settings.segment, weights, resolve_device(device)).probabilities(picture[None])[0]
+        check_not_constant([mask], f"the --segment {','.join(settings.segment)} mask", option="--segment")
     return feather(mask, settings.mask_feather) if settings.mask_feather > 0 else mask
