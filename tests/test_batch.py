@@ -211,3 +211,40 @@ def test_sigterm_stops_like_ctrl_c_and_the_job_resumes(inputs, tmp_path):
     finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert "resuming" in finished.stderr and output.is_file()
+
+
+def test_a_job_that_fails_midway_gives_its_worker_back(ray_cluster, inputs, tmp_path):
+    """One worker: if a failed job kept its slot, the next job would never get a task."""
+    damaged = tmp_path / "damaged.mp4"
+    make_clip(damaged, n_frames=24, size=(64, 48), container_options={"movflags": "faststart"})
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: len(data) * 2 // 3])  # the index says 24 frames; the last third is gone
+    out = tmp_path / "out"
+    cheap = [*CHEAP[:-4], "--workers", "1", "--threads-per-worker", "1"]
+    result = run("batch", str(damaged), str(inputs / "a" / "one.mp4"), "-s", str(inputs / "red.png"),
+                 "--out-dir", str(out), *cheap)  # fmt: skip
+    assert result.exit_code == JobsFailed.exit_code, result.stderr
+    assert "damaged_red.mp4: failed" in result.stderr and "Traceback" not in result.stderr
+    assert (out / "one_red.mp4").is_file() and not (out / "damaged_red.mp4").exists()
+
+
+def test_an_output_made_with_other_settings_is_refused_unless_overwrite(ray_cluster, inputs, tmp_path):
+    out = tmp_path / "out"
+    base = [str(inputs / "a" / "one.mp4"), "-s", str(inputs / "red.png"), "--out-dir", str(out), *CHEAP]
+    assert run("batch", *base).exit_code == 0
+    changed = run("batch", *base, "--tv-weight", "5")
+    assert changed.exit_code == JobsFailed.exit_code and "--overwrite" in changed.stderr
+    assert run("batch", *base, "--tv-weight", "5", "--overwrite").exit_code == 0
+
+
+def test_a_manifest_job_has_its_own_range_and_bad_types_are_one_line(ray_cluster, inputs, tmp_path):
+    manifest = tmp_path / "jobs.toml"
+    job = f'input = "{inputs / "a" / "one.mp4"}"\nstyle = "{inputs / "red.png"}"\n'
+    manifest.write_text(f'[[job]]\n{job}frames = "2:6"\n')
+    out = tmp_path / "out"
+    result = run("batch", "--jobs", str(manifest), "--out-dir", str(out), *CHEAP, "--frames", "0:8")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "one_red.mp4.json").read_text())["range"] == [2, 6]
+    manifest.write_text(f'[[job]]\ninput = "{inputs / "a" / "one.mp4"}"\nstyle_blend = 3\n')
+    bad = run("batch", "--jobs", str(manifest), "--out-dir", str(out), *CHEAP)
+    assert bad.exit_code == ConfigError.exit_code and "style_blend" in bad.stderr and "Traceback" not in bad.stderr

@@ -403,6 +403,13 @@ def test_image_bad_regions(masks, args, code, fragment):
     assert not (masks / "out.png").exists()
 
 
+def test_paint_still_with_both_regions_kept_is_refused(masks):
+    result = run("image", "content.png", "-o", "out.png", "--method", "paint", "-s", "keep", "--mask", "mask.png",
+                 "--background-style", "keep", "--weights", "random")
+    assert_error(result, ConfigError.exit_code, "nothing to stylize")
+    assert not (masks / "out.png").exists()
+
+
 def test_image_segment_without_weights_says_which_file_and_where(masks, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(masks / "torch"))
     result = run("image", "content.png", "-o", "out.png", "-s", "style.png", "--segment", "person",

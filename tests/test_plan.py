@@ -379,6 +379,16 @@ def _job(**overrides) -> JobSpec:
     return JobSpec(input="in.mp4", output="out.mp4", method=None, **overrides)  # type: ignore[arg-type]
 
 
+def test_ray_address_from_the_environment_counts_as_address(monkeypatch):
+    """`ray job submit` sets RAY_ADDRESS: the cluster, not this machine's cores, sizes the workers."""
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    r = resolve_resources(_job(device="auto"))
+    assert r.auto_workers and r.auto_gpus
+    assert not resolve_resources(_job(device="cpu", workers=3)).auto_workers
+    monkeypatch.delenv("RAY_ADDRESS")
+    assert not resolve_resources(_job(device="cpu")).auto_workers
+
+
 def test_resources_on_cpu():
     r = resolve_resources(_job(device="cpu", workers=3, threads_per_worker=2))
     assert (r.workers, r.threads_per_worker, r.gpus_per_worker, r.device) == (3, 2, 0.0, "cpu")

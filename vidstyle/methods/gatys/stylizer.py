@@ -146,6 +146,7 @@ class GatysStylizer:
             inits = warped
         else:
             inits = [self._fresh_init(ctx, content) for (ctx, _), content in zip(batch, contents)]
+        inits = [self._kept_from_content(ctx, init, content) for (ctx, _), init, content in zip(batch, inits, contents)]
         if any(ctx.pull is not None for ctx, _ in batch):
             terms.append(self._pull_term(batch))
         device = self.engine.device
@@ -169,6 +170,17 @@ class GatysStylizer:
             image_out = composite_kept(to_uint8(shown), ctx.frame, kept)
             outputs.append(FrameResult(image=image_out, state=state, stats=stats, reference=reference))
         return outputs
+
+    def _kept_from_content(self, ctx: FrameContext, init: np.ndarray, content: np.ndarray) -> np.ndarray:
+        """A kept region starts where it is held (the content): its stiff hold term then starts at zero
+        instead of dominating the first steps' scale and slowing the styled region down."""
+        if ctx.region is None or self.engine.regions is None:
+            return init
+        kept = self.engine.regions.kept(ctx.region)
+        if kept is None:
+            return init
+        weight = np.asarray(kept, np.float32)[..., None]
+        return (init * (1 - weight) + (content.astype(np.float32) / 255.0) * weight).astype(np.float32)
 
     def _regions(self, batch: list[tuple[FrameContext, Any]]) -> torch.Tensor | None:
         """Each frame's spatial-control mask as (B,1,H,W), or None without spatial control."""
