@@ -352,3 +352,23 @@ def test_extractor_truncates_and_pools():
     assert out["conv1_1"].shape[-2:] == (32, 32) and out["conv3_1"].shape[-2:] == (8, 8)
     with pytest.raises(ConfigError):
         random_extractor(["conv1_1"], pooling="median")
+
+
+def test_multiscale_later_frame_runs_its_levels_and_keeps_the_detail(style):
+    """A multiscale later frame: most iterations at half size, then full size; with a strong temporal term
+    it stays as close to the warped previous frame as the classic schedule does."""
+    frame = smooth_image(128, 160, seed=3)
+    flow, trust = np.zeros((128, 160, 2), np.float32), np.ones((128, 160), np.float32)
+    results = {}
+    for schedule in ("classic", "multiscale"):
+        stylizer = make_stylizer(style, later_schedule=schedule, iterations=4, later_iterations=8, size=160,
+                                 temporal_weight=1e4)  # fmt: skip
+        first = stylizer.stylize(FrameContext(0, frame), None)
+        events = []
+        stylizer.on_event = events.append
+        second = stylizer.stylize(FrameContext(1, frame, flow=flow, mask=trust), first.state)
+        assert second.stats["iterations"] == 8
+        levels = {(e.level, e.levels) for e in events if isinstance(e, IterationProgress)}
+        assert levels == ({(0, 1)} if schedule == "classic" else {(0, 2), (1, 2)})
+        results[schedule] = np.abs(second.image.astype(int) - first.image.astype(int)).mean()
+    assert results["multiscale"] < 2.0 and results["classic"] < 2.0

@@ -241,3 +241,30 @@ def test_style_targets_unwritable_cache_is_only_a_miss(tmp_path, monkeypatch):
     monkeypatch.setattr(style_targets, "_MEMORY", {})
     grams = style_grams(random_extractor(LAYERS, seed=0), smooth_image(20, 28, seed=12), 24, LAYERS)
     assert set(grams) == set(LAYERS)
+
+
+def test_later_plan_classic_and_multiscale():
+    from vidstyle.methods.gatys.schedule import Level, later_plan
+
+    assert later_plan(640, 272, 30, "classic") == [Level(640, 272, 30)]
+    assert later_plan(640, 272, 30, "multiscale") == [Level(320, 136, 22), Level(640, 272, 8)]
+    assert later_plan(640, 272, 1, "multiscale") == [Level(640, 272, 1)]  # nothing to split
+    assert later_plan(100, 60, 30, "multiscale") == [Level(100, 60, 30)]  # the half size would be under 64 px
+    assert sum(level.iterations for level in later_plan(1280, 720, 7, "multiscale")) == 7
+
+
+def test_carry_up_keeps_the_detail_and_adds_the_coarse_correction():
+    """x ← D + up(x − down(D)): a coarse result equal to down(D) gives D back exactly (the detail is kept)."""
+    import torch
+
+    from vidstyle.geometry import resize_tensor
+    from vidstyle.methods.gatys.loop import carry_up
+    from vidstyle.methods.gatys.schedule import Level
+
+    detail = torch.rand(1, 3, 16, 24)
+    coarse = resize_tensor(detail, 12, 8)
+    assert torch.allclose(carry_up(coarse, Level(24, 16, 1), detail), detail, atol=1e-6)
+    shifted = carry_up(coarse + 0.1, Level(24, 16, 1), detail)  # a uniform coarse change carries up as is
+    assert torch.allclose(shifted, detail + 0.1, atol=1e-5)
+    plain = carry_up(coarse, Level(24, 16, 1), None)
+    assert not torch.allclose(plain, detail, atol=1e-3)  # a plain upsample blurs

@@ -25,7 +25,7 @@ from vidstyle.geometry import resize_tensor
 from vidstyle.methods.base import Regions
 from vidstyle.methods.gatys.lbfgs import BatchedLBFGS
 from vidstyle.methods.gatys.objective import GatysObjective, RegionTerms, TemporalTerm
-from vidstyle.methods.gatys.schedule import MIN_SCALE_SIDE, check_memory, check_size, scale_plan
+from vidstyle.methods.gatys.schedule import MIN_SCALE_SIDE, Level, check_memory, check_size, scale_plan
 from vidstyle.methods.gatys.settings import GatysSettings
 from vidstyle.methods.style_targets import blended_grams
 
@@ -104,6 +104,15 @@ class LevelRun:
 class LevelOutcome:
     losses: torch.Tensor  # (B,) at the start of the level's last iteration
     parts: dict[str, torch.Tensor]
+
+
+def carry_up(x: torch.Tensor, level: Level, detail: torch.Tensor | None) -> torch.Tensor:
+    """x at the level's size: a plain resize, or detail + the resized correction x − down(detail)."""
+    if detail is None or x.shape[-2:] == (level.height, level.width):
+        return resize_tensor(x, level.width, level.height)
+    here = resize_tensor(detail, x.shape[-1], x.shape[-2])
+    target = resize_tensor(detail, level.width, level.height)
+    return target + resize_tensor(x - here, level.width, level.height)
 
 
 class GatysEngine:
@@ -194,12 +203,17 @@ class GatysEngine:
         on_event: EventCallback | None = None,
         coarse_to_fine: bool = True,
         region: torch.Tensor | None = None,
+        levels: Sequence[Level] | None = None,
+        detail: torch.Tensor | None = None,
     ) -> OptimizeResult:
         """Optimize B images from `init` toward `contents`' content and the style; returns [0,1] images.
 
         Coarse-to-fine levels apply to cold starts only: a warm start is already close to its answer.
         `region` (B,1,H,W in [0,1]) is each image's spatial-control mask, required when the engine
         has regions; a kept region gets no temporal term (it shows the input, not the previous output).
+        `levels` replaces the plan (a later frame's `later_plan`); with `detail` (B,3,H,W at full size)
+        a level is carried up as detail + upsampled correction: x ← D + up(x − down(D)), so what the
+        coarse level did not see (fine texture, sharp edges) comes from `detail`, not from a blur.
         """
         s = self.settings
         batch, _, height, width = contents.shape
@@ -214,13 +228,14 @@ class GatysEngine:
             if kept is not None:
                 temporal = [TemporalTerm(t.target, t.mask * (1.0 - kept), t.weight) for t in temporal]
         scales = s.scales if coarse_to_fine and not temporal else 1
-        levels = scale_plan(width, height, scales, s.scale_factor, iterations)
+        levels = list(levels) if levels is not None else scale_plan(width, height, scales, s.scale_factor, iterations)
         started = time.perf_counter()
         done = torch.zeros(batch, device=self.device)
         stepper: Stepper | None = None
         outcome: LevelOutcome | None = None
         for index, level in enumerate(levels):
-            x = resize_tensor(x.detach(), level.width, level.height).clone().requires_grad_(True)
+            x = carry_up(x.detach(), level, None if detail is None else detail.to(self.device))
+            x = x.clamp(0, 1).clone().requires_grad_(True)
             content = resize_tensor(contents, level.width, level.height)
             long_side = max(level.width, level.height)
             terms = None

@@ -57,6 +57,25 @@ def scale_plan(width: int, height: int, scales: int, factor: float, iterations: 
     return [Level(w, h, n) for (w, h), n in zip(sizes, counts)]
 
 
+LATER_FULL_SHARE = 0.25  # multiscale later frames: this share of the iterations at full size, the rest at half
+
+
+def later_plan(width: int, height: int, iterations: int, schedule: str, factor: float = 0.5) -> list[Level]:
+    """Levels of a warm-started (later) frame: `classic` runs every iteration at full size; `multiscale` runs
+    most of them at `factor` × the size (a quarter of the cost each at 0.5) and the last share at full size.
+
+    The warm start is already close at coarse scales; what is left there is cheap to fix at low resolution,
+    and the full-size iterations refine the detail. The same Level notion as `scale_plan` for cold frames.
+    """
+    floor = min(1.0, MIN_SCALE_SIDE / min(height, width))
+    f = max(factor, floor)
+    small = (round(width * f), round(height * f))
+    if schedule == "classic" or iterations < 2 or small == (width, height):
+        return [Level(width, height, iterations)]
+    full = max(1, round(iterations * LATER_FULL_SHARE))
+    return [Level(*small, iterations - full), Level(width, height, full)]
+
+
 def minimum_side(settings: GatysSettings) -> int:
     """Smallest short side the VGG layers (and the Laplacian term) can work on."""
     from vidstyle.features.vgg import POOL_AFTER, layer_depth

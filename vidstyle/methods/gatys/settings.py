@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import vidstyle.methods.shared_settings as shared
 from vidstyle.color import COLOR_METHODS
-from vidstyle.config import Panel, check, check_loss_weights, setting
+from vidstyle.config import VIDEO, Panel, check, check_loss_weights, setting
 from vidstyle.device import PRECISIONS
 
 # The objective multiplies the TV and Laplacian weights by these factors, measured (Caffe VGG, default
@@ -18,6 +18,7 @@ from vidstyle.device import PRECISIONS
 TV_SCALE = 1e4
 LAPLACIAN_SCALE = 1e2
 OPTIMIZERS = ("lbfgs", "adam")
+LATER_SCHEDULES = ("classic", "multiscale")
 POOLINGS = ("max", "avg")
 MAX_LONG_SIDE = 4096
 
@@ -40,6 +41,14 @@ class GatysSettings(shared.ColdFrameSettings):
     )
     seed: int = shared.seed_field()
     scales: int = setting(1, "Coarse-to-fine levels for cold frames (1 = single scale).", Panel.OPTIMIZATION)
+    later_schedule: str = setting(
+        "classic",
+        "Later video frames: classic (every iteration at full size) | multiscale (three quarters at half size, "
+        "then full size, detail kept from the warped previous frame and the content).",
+        Panel.VIDEO,
+        scopes=(VIDEO,),
+        metavar="classic|multiscale",
+    )
     scale_factor: float = setting(0.5, "Size ratio between coarse-to-fine levels.", Panel.OPTIMIZATION, cli=False)
     early_stop: float = setting(
         1e-4,
@@ -107,6 +116,10 @@ class GatysSettings(shared.ColdFrameSettings):
         check(self.pooling in POOLINGS, f"unknown --pooling '{self.pooling}': use max or avg")
         check(self.color in COLOR_METHODS, f"unknown --color '{self.color}': use {', '.join(COLOR_METHODS)}")
         check(self.scales >= 1, f"--scales must be at least 1, got {self.scales}")
+        check(
+            self.later_schedule in LATER_SCHEDULES,
+            f"unknown --later-schedule '{self.later_schedule}': use {' or '.join(LATER_SCHEDULES)}",
+        )
         check(0.1 <= self.scale_factor < 1.0, f"scale factor must be in [0.1, 1), got {self.scale_factor}")
         check(self.style_scale > 0, f"--style-scale must be positive, got {self.style_scale}")
         check(self.check_every >= 1, "check_every must be at least 1")

