@@ -85,6 +85,17 @@ def _units(plan: Plan, video: VideoSettings) -> list[_Unit]:
     return units
 
 
+def release_freed_memory() -> None:
+    """Hand freed heap back to the OS (glibc keeps it otherwise): a finished unit's frames were tens of MB,
+    and without this the coordinator's RSS creeps up with the video's length although nothing is kept."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to do
+
+
 class SlotPool:
     """Task slots of the workers, shared by every scheduler that uses them (one task per worker at a time)."""
 
@@ -339,6 +350,7 @@ class Scheduler:
         unit.clips.clear()
         unit.parts.clear()
         self.open_units.remove(unit)
+        release_freed_memory()
 
     def _prune(self) -> None:
         """Forget anchors (frame and result) no task can still need, so memory stays flat on long videos."""
