@@ -258,13 +258,19 @@ def test_carry_up_keeps_the_detail_and_adds_the_coarse_correction():
     import torch
 
     from vidstyle.geometry import resize_tensor
-    from vidstyle.methods.gatys.loop import carry_up
+    from vidstyle.methods.gatys.loop import Detail, carry_up
     from vidstyle.methods.gatys.schedule import Level
 
-    detail = torch.rand(1, 3, 16, 24)
-    coarse = resize_tensor(detail, 12, 8)
-    assert torch.allclose(carry_up(coarse, Level(24, 16, 1), detail), detail, atol=1e-6)
-    shifted = carry_up(coarse + 0.1, Level(24, 16, 1), detail)  # a uniform coarse change carries up as is
-    assert torch.allclose(shifted, detail + 0.1, atol=1e-5)
+    image = torch.rand(1, 3, 16, 24)
+    everywhere = Detail(image, torch.ones(1, 1, 16, 24))
+    coarse = resize_tensor(image, 12, 8)
+    assert torch.allclose(carry_up(coarse, Level(24, 16, 1), everywhere), image, atol=1e-6)
+    shifted = carry_up(coarse + 0.1, Level(24, 16, 1), everywhere)  # a uniform coarse change carries up as is
+    assert torch.allclose(shifted, image + 0.1, atol=1e-5)
+    left = torch.zeros(1, 1, 16, 24)
+    left[..., :12] = 1.0  # the change applies on the left only; the right keeps the detail as it is
+    half = carry_up(coarse + 0.1, Level(24, 16, 1), Detail(image, left))
+    assert torch.allclose(half[..., :10], image[..., :10] + 0.1, atol=1e-5)
+    assert torch.allclose(half[..., 14:], image[..., 14:], atol=1e-6)
     plain = carry_up(coarse, Level(24, 16, 1), None)
-    assert not torch.allclose(plain, detail, atol=1e-3)  # a plain upsample blurs
+    assert not torch.allclose(plain, image, atol=1e-3)  # a plain upsample blurs

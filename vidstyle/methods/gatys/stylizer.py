@@ -19,7 +19,7 @@ from vidstyle.device import precision_name
 from vidstyle.events import EventCallback
 from vidstyle.geometry import resize_image
 from vidstyle.methods.base import FrameContext, FrameResult, StylizerInfo, composite_kept
-from vidstyle.methods.gatys.loop import GatysEngine
+from vidstyle.methods.gatys.loop import Detail, GatysEngine
 from vidstyle.methods.gatys.objective import TemporalTerm
 from vidstyle.methods.gatys.schedule import later_plan
 from vidstyle.methods.gatys.settings import GatysSettings
@@ -186,14 +186,17 @@ class GatysStylizer:
         return outputs
 
     @staticmethod
-    def _detail(inits: list[np.ndarray], trusts: list[np.ndarray], contents: list[np.ndarray], device) -> torch.Tensor:
-        """Full-size detail for a multiscale later frame: the warped previous output where the flow is trusted,
-        the content where it is not (disoccluded, moving subjects): sharp there instead of an upsampled blur."""
+    def _detail(inits: list[np.ndarray], trusts: list[np.ndarray], contents: list[np.ndarray], device) -> Detail:
+        """What a multiscale later frame keeps at full size: where the flow is trusted, the warped previous
+        output as it is (the coarse level's change is not applied there, so the frame stays as steady as
+        `classic`); where it is not (disocclusions, moving subjects), the content's own detail plus the
+        coarse level's change — sharp, instead of an upsampled blur."""
         mixed = [
             init * trust[..., None] + (content.astype(np.float32) / 255.0) * (1 - trust[..., None])
             for init, trust, content in zip(inits, trusts, contents)
         ]
-        return to_tensor([m.astype(np.float32) for m in mixed], device)
+        untrusted = np.stack([1.0 - trust for trust in trusts]).astype(np.float32)[:, None]
+        return Detail(to_tensor([m.astype(np.float32) for m in mixed], device), torch.from_numpy(untrusted).to(device))
 
     def _kept_from_content(self, ctx: FrameContext, init: np.ndarray, content: np.ndarray) -> np.ndarray:
         """A kept region starts where it is held (the content): its stiff hold term then starts at zero
