@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from vidstyle.methods.registry import MethodSpec
 
 METHOD = "gatys"
+# multiscale later frames: share of the coarse change kept where the flow is trusted. Measured at 640 px
+# (docs/BENCHMARKS.md): 0 keeps those pixels as steady as the previous frame (E_warp 0.58× classic, style
+# distance 1.21×); 0.5 trades steadiness for style (1.16×, 1.08×); 1 is unsteady (2.39×).
+TRUSTED_CORRECTION = 0.0
 
 
 @dataclass
@@ -188,15 +192,17 @@ class GatysStylizer:
     @staticmethod
     def _detail(inits: list[np.ndarray], trusts: list[np.ndarray], contents: list[np.ndarray], device) -> Detail:
         """What a multiscale later frame keeps at full size: where the flow is trusted, the warped previous
-        output as it is (the coarse level's change is not applied there, so the frame stays as steady as
-        `classic`); where it is not (disocclusions, moving subjects), the content's own detail plus the
-        coarse level's change — sharp, instead of an upsampled blur."""
+        output (plus TRUSTED_CORRECTION of the coarse level's change: none by default, so the frame stays
+        as steady as the previous one); where it is not (disocclusions, moving subjects), the content's own
+        detail plus the coarse level's change — sharp, instead of an upsampled blur."""
         mixed = [
             init * trust[..., None] + (content.astype(np.float32) / 255.0) * (1 - trust[..., None])
             for init, trust, content in zip(inits, trusts, contents)
         ]
-        untrusted = np.stack([1.0 - trust for trust in trusts]).astype(np.float32)[:, None]
-        return Detail(to_tensor([m.astype(np.float32) for m in mixed], device), torch.from_numpy(untrusted).to(device))
+        correction = np.stack([1.0 - (1.0 - TRUSTED_CORRECTION) * trust for trust in trusts]).astype(np.float32)
+        return Detail(
+            to_tensor([m.astype(np.float32) for m in mixed], device), torch.from_numpy(correction[:, None]).to(device)
+        )
 
     def _kept_from_content(self, ctx: FrameContext, init: np.ndarray, content: np.ndarray) -> np.ndarray:
         """A kept region starts where it is held (the content): its stiff hold term then starts at zero
