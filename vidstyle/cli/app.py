@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from vidstyle.cli import options as opt
-from vidstyle.cli.build import engine_settings, method_spec, region_settings
+from vidstyle.cli.batch import batch as batch_command
+from vidstyle.cli.build import job_spec, method_spec, region_settings
 from vidstyle.cli.cluster import cluster as cluster_command
-from vidstyle.cli.progress import ImageProgress, JobProgress, say
+from vidstyle.cli.progress import ImageProgress, JobProgress, console, note_idle_cores, say
 from vidstyle.config import STILL, VIDEO, Panel
-from vidstyle.errors import ConfigError, Interrupted, JobsFailed, VidstyleError
+from vidstyle.errors import ConfigError, Interrupted, VidstyleError
 from vidstyle.methods.gatys.settings import TEXTURE
 
 app = typer.Typer(
@@ -32,7 +31,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     help="Turn video files into paintings (Gatys optimization or a stroke painter), locally or on a Ray cluster.",
 )
-console = Console(stderr=True)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")
 TEXTURE_DEFAULTS = {f"opt_{name}": value for name, value in TEXTURE.items()}  # shown in `texture --help`
 TEXTURE_FLAGS = (
@@ -206,26 +204,6 @@ def texture(
     _run_still(spec, np.zeros((height, width, 3), np.uint8), output, device)
 
 
-def _job(input: Path, output: Path | None, choices: opt.Choices, settings: dict[str, Any], **fields: Any):
-    from vidstyle.engine.jobs import JobSpec
-    from vidstyle.media.probe import check_input_file
-
-    check_input_file(str(input))
-    spec = method_spec(choices, settings)
-    video, encoder = engine_settings(choices, settings)
-    return JobSpec(
-        device=choices.device,
-        input=str(input),
-        output=None if output is None else str(output),
-        method=spec,
-        video=video,
-        encoder=encoder,
-        regions=region_settings(choices, settings),
-        size=spec.settings.output_long_side(),
-        **fields,
-    )
-
-
 @app.command()
 @guarded
 @opt.with_setting_options(VIDEO)
@@ -246,14 +224,13 @@ def stylize(
     **settings: Any,
 ) -> None:
     """Stylize a video with temporal coherence on Ray workers (local, or a cluster with --address); audio kept."""
-    from vidstyle.engine.coordinator import run_job
 
     choices = opt.pop_choices(settings)
     _refuse_exports(choices.method, strokes_out=strokes_out)
     _check_outputs(
         [output, strokes_out], [input, *_inputs_besides(choices, region_settings(choices, settings))], overwrite
     )
-    job = _job(
+    job = job_spec(
         input,
         output,
         choices,
@@ -270,9 +247,10 @@ def stylize(
         overwrite=overwrite,
         keep_states=strokes_out is not None,
     )
+    from vidstyle.engine.coordinator import run_job
     from vidstyle.engine.jobs import resolve_resources
 
-    _note_idle_cores(resolve_resources(job), address)
+    note_idle_cores(console, resolve_resources(job), address)
     with JobProgress(console) as progress:
         report = run_job(job, progress)
     if strokes_out is not None:
@@ -295,148 +273,6 @@ def _peak_text(peak_mb: float | None) -> str:
 @app.command()
 @guarded
 @opt.with_setting_options(VIDEO)
-def batch(
-    inputs: Annotated[
-        Optional[list[Path]],
-        typer.Argument(help="Input videos, each stylized with each --style.", show_default=False, metavar="VIDEO"),
-    ] = None,
-    out_dir: Annotated[
-        Path, typer.Option("--out-dir", help="Folder for the outputs and their sidecars.", rich_help_panel=Panel.IO)
-    ] = Path("."),
-    name: Annotated[
-        str,
-        typer.Option(
-            "--name",
-            help="Output name: {input} (its stem), {parent} (its folder), {style}, {method}.",
-            rich_help_panel=Panel.IO,
-        ),
-    ] = "{input}_{style}.mp4",
-    jobs: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--jobs",
-            help=escape(
-                "Manifest (TOML): one [[job]] table per job, with input, output, style, style_blend, method, "
-                "preset and any settings-file key; a job's settings override the command line's."
-            ),
-            rich_help_panel=Panel.IO,
-            metavar="FILE",
-        ),
-    ] = None,
-    frames: opt.Frames = None,
-    start: opt.Start = None,
-    end: opt.End = None,
-    workers: opt.Workers = None,
-    address: opt.Address = None,
-    gpus_per_worker: opt.GpusPerWorker = None,
-    threads_per_worker: opt.ThreadsPerWorker = None,
-    keep_work: opt.KeepWork = False,
-    overwrite: opt.Overwrite = False,
-    **settings: Any,
-) -> None:
-    """Stylize many videos with many styles on one set of workers; re-run the same command to resume."""
-    from vidstyle.cli.batch import batch_entries, make_out_dir, read_manifest
-    from vidstyle.cli.progress import BatchProgress
-    from vidstyle.engine.coordinator import run_jobs
-    from vidstyle.engine.jobs import AlreadyDone, prepare_job, resolve_resources
-
-    choices = opt.pop_choices(settings)
-    manifest = read_manifest(jobs) if jobs is not None else []
-    entries = batch_entries([str(p) for p in inputs or []], choices, manifest, out_dir, name)
-    make_out_dir(out_dir)
-    common = dict(
-        frames=frames,
-        start=start,
-        end=end,
-        workers=workers,
-        address=address,
-        gpus_per_worker=gpus_per_worker,
-        threads_per_worker=threads_per_worker,
-        keep_work=keep_work,
-        overwrite=overwrite,
-    )
-    status: list[str] = [""] * len(entries)
-    specs: list[Any] = [None] * len(entries)
-    for i, entry in enumerate(entries):
-        try:
-            # a manifest job's own range replaces the command line's whole range
-            fields = {**common, "frames": None, "start": None, "end": None, **entry.range} if entry.range else common
-            specs[i] = _job(Path(entry.input), Path(entry.output), entry.choices, settings, **fields)
-        except VidstyleError as exc:
-            status[i] = f"failed: {exc}"
-    with BatchProgress(console, [e.name for e in entries]) as progress:
-        prepared: list[Any] = [None] * len(entries)
-        for i, spec in enumerate(specs):
-            if spec is None:
-                continue
-            try:
-                prepared[i] = prepare_job(spec, progress.for_job(i), skip_done=True)
-                progress.planned(prepared[i].plan.frames)
-            except AlreadyDone:
-                status[i] = "already done"
-            except VidstyleError as exc:
-                status[i] = f"failed: {exc}"
-        for i, line in enumerate(status):
-            if line.startswith("failed"):
-                say(console, f"{entries[i].name}: {line}")
-        todo = [i for i in range(len(entries)) if prepared[i] is not None]
-        runs = []
-        if todo:
-            resources = resolve_resources(specs[todo[0]])
-            _note_idle_cores(resources, address)
-            runs = run_jobs(
-                [specs[i] for i in todo],
-                resources,
-                [progress.for_job(i) for i in todo],
-                address,
-                fail_fast=False,
-                prepared=[prepared[i] for i in todo],
-            )
-        for i, run in zip(todo, runs):
-            status[i] = "done" if run.report is not None else f"failed: {run.error}"
-            if run.error is not None:
-                say(console, f"{entries[i].name}: failed: {run.error}")
-    _batch_table(entries, status, dict(zip(todo, runs)))
-    failed = [i for i, line in enumerate(status) if line.startswith("failed")]
-    if failed:
-        raise JobsFailed(f"{len(failed)} of {len(entries)} job(s) failed (see above); the others are done")
-
-
-def _batch_table(entries, status: list[str], runs: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title="batch", title_justify="left")
-    for column in ("job", "input", "style", "frames", "time", "status", "output"):
-        table.add_column(column, overflow="fold")
-    for i, entry in enumerate(entries):
-        report = runs[i].report if i in runs else None
-        frames = str(report.frames_written) if report else ""
-        seconds = f"{report.seconds:.1f} s" if report else ""
-        shown = status[i] if not status[i].startswith("failed") else "failed"
-        table.add_row(str(i + 1), entry.input, entry.style, frames, seconds, shown, entry.name)
-    console.print(table)
-
-
-def _note_idle_cores(resources, address: str | None) -> None:
-    """One line when local cores sit idle: how to use them, and that the frames then change."""
-    import os
-
-    cores = os.cpu_count() or 1
-    used = resources.workers * resources.threads_per_worker
-    local = not (address or os.environ.get("RAY_ADDRESS"))  # a cluster's cores are not this machine's
-    if local and resources.device == "cpu" and used < cores:
-        threads = max(1, cores // resources.workers)
-        say(
-            console,
-            f"note: {cores - used} of {cores} CPU cores idle ({resources.workers} worker(s) × "
-            f"{resources.threads_per_worker} thread(s)); --threads-per-worker {threads} would use them, but frames "
-            "then differ slightly from runs with another thread count",
-        )
-
-
-@app.command()
-@guarded
-@opt.with_setting_options(VIDEO)
 def preview(
     input: Annotated[Path, typer.Argument(help="Input video.")],
     output: opt.Output,
@@ -450,7 +286,6 @@ def preview(
     **settings: Any,
 ) -> None:
     """Stylize a few frames (with temporal coherence) in-process: a contact sheet (png), or a short clip (mp4)."""
-    from vidstyle.engine.coordinator import run_job
     from vidstyle.media.images import contact_sheet, save_image
     from vidstyle.media.probe import probe as probe_video
     from vidstyle.media.reader import resolve_range
@@ -466,7 +301,7 @@ def preview(
     if not frames:
         last = min(last, first + count)
     as_video = output.suffix.lower() in VIDEO_SUFFIXES
-    job = _job(
+    job = job_spec(
         input,
         output if as_video else None,
         choices,
@@ -477,9 +312,10 @@ def preview(
         in_process=True,
         collect_frames=not as_video,
     )
+    from vidstyle.engine.coordinator import run_job
     from vidstyle.engine.jobs import resolve_resources
 
-    _note_idle_cores(resolve_resources(job), None)
+    note_idle_cores(console, resolve_resources(job), None)
     with JobProgress(console) as progress:
         report = run_job(job, progress)
     if not as_video:
@@ -504,6 +340,7 @@ def evaluate(
     typer.echo(json.dumps(report) if as_json else format_report(report))
 
 
+app.command(name="batch")(guarded(opt.with_setting_options(VIDEO)(batch_command)))
 app.command(name="cluster")(guarded(cluster_command))
 
 

@@ -13,12 +13,18 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
 
+import typer
+from rich.markup import escape
+
+from vidstyle.cli import options as opt
+from vidstyle.cli.build import job_spec
 from vidstyle.cli.options import Choices
-from vidstyle.config import check_toml, load_toml
+from vidstyle.cli.progress import console, note_idle_cores, say
+from vidstyle.config import Panel, check_toml, load_toml
 from vidstyle.engine.batch import check_collisions, check_template, output_name, style_label
-from vidstyle.errors import ConfigError, OutputError, reason
+from vidstyle.errors import ConfigError, JobsFailed, OutputError, VidstyleError, reason
 
 MANIFEST_KEYS = ("input", "output", "style", "style_blend", "method", "preset", "frames", "start", "end")
 RANGE_KEYS = ("frames", "start", "end")
@@ -143,3 +149,125 @@ def make_out_dir(out_dir: Path) -> None:
         raise OutputError(f"cannot create the output folder {out_dir}: {reason(exc)}") from None
     if not os.access(out_dir, os.W_OK):
         raise OutputError(f"cannot write to the output folder {out_dir}: permission denied")
+
+
+# --- the command (registered in app.py) ---------------------------------------------------------------
+def batch(
+    inputs: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Input videos, each stylized with each --style.", show_default=False, metavar="VIDEO"),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Folder for the outputs and their sidecars.", rich_help_panel=Panel.IO)
+    ] = Path("."),
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name",
+            help="Output name: {input} (its stem), {parent} (its folder), {style}, {method}.",
+            rich_help_panel=Panel.IO,
+        ),
+    ] = "{input}_{style}.mp4",
+    jobs: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--jobs",
+            help=escape(
+                "Manifest (TOML): one [[job]] table per job, with input, output, style, style_blend, method, "
+                "preset and any settings-file key; a job's settings override the command line's."
+            ),
+            rich_help_panel=Panel.IO,
+            metavar="FILE",
+        ),
+    ] = None,
+    frames: opt.Frames = None,
+    start: opt.Start = None,
+    end: opt.End = None,
+    workers: opt.Workers = None,
+    address: opt.Address = None,
+    gpus_per_worker: opt.GpusPerWorker = None,
+    threads_per_worker: opt.ThreadsPerWorker = None,
+    keep_work: opt.KeepWork = False,
+    overwrite: opt.Overwrite = False,
+    **settings: Any,
+) -> None:
+    """Stylize many videos with many styles on one set of workers; re-run the same command to resume."""
+    from vidstyle.cli.progress import BatchProgress
+    from vidstyle.engine.coordinator import run_jobs
+    from vidstyle.engine.jobs import AlreadyDone, prepare_job, resolve_resources
+
+    choices = opt.pop_choices(settings)
+    manifest = read_manifest(jobs) if jobs is not None else []
+    entries = batch_entries([str(p) for p in inputs or []], choices, manifest, out_dir, name)
+    make_out_dir(out_dir)
+    common = dict(
+        frames=frames,
+        start=start,
+        end=end,
+        workers=workers,
+        address=address,
+        gpus_per_worker=gpus_per_worker,
+        threads_per_worker=threads_per_worker,
+        keep_work=keep_work,
+        overwrite=overwrite,
+    )
+    status: list[str] = [""] * len(entries)
+    specs: list[Any] = [None] * len(entries)
+    for i, entry in enumerate(entries):
+        try:
+            # a manifest job's own range replaces the command line's whole range
+            fields = {**common, "frames": None, "start": None, "end": None, **entry.range} if entry.range else common
+            specs[i] = job_spec(Path(entry.input), Path(entry.output), entry.choices, settings, **fields)
+        except VidstyleError as exc:
+            status[i] = f"failed: {exc}"
+    with BatchProgress(console, [e.name for e in entries]) as progress:
+        prepared: list[Any] = [None] * len(entries)
+        for i, spec in enumerate(specs):
+            if spec is None:
+                continue
+            try:
+                prepared[i] = prepare_job(spec, progress.for_job(i), skip_done=True)
+                progress.planned(prepared[i].plan.frames)
+            except AlreadyDone:
+                status[i] = "already done"
+            except VidstyleError as exc:
+                status[i] = f"failed: {exc}"
+        for i, line in enumerate(status):
+            if line.startswith("failed"):
+                say(console, f"{entries[i].name}: {line}")
+        todo = [i for i in range(len(entries)) if prepared[i] is not None]
+        runs = []
+        if todo:
+            resources = resolve_resources(specs[todo[0]])
+            note_idle_cores(console, resources, address)
+            runs = run_jobs(
+                [specs[i] for i in todo],
+                resources,
+                [progress.for_job(i) for i in todo],
+                address,
+                fail_fast=False,
+                prepared=[prepared[i] for i in todo],
+            )
+        for i, run in zip(todo, runs):
+            status[i] = "done" if run.report is not None else f"failed: {run.error}"
+            if run.error is not None:
+                say(console, f"{entries[i].name}: failed: {run.error}")
+    _batch_table(entries, status, dict(zip(todo, runs)))
+    failed = [i for i, line in enumerate(status) if line.startswith("failed")]
+    if failed:
+        raise JobsFailed(f"{len(failed)} of {len(entries)} job(s) failed (see above); the others are done")
+
+
+def _batch_table(entries, status: list[str], runs: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="batch", title_justify="left")
+    for column in ("job", "input", "style", "frames", "time", "status", "output"):
+        table.add_column(column, overflow="fold")
+    for i, entry in enumerate(entries):
+        report = runs[i].report if i in runs else None
+        frames = str(report.frames_written) if report else ""
+        seconds = f"{report.seconds:.1f} s" if report else ""
+        shown = status[i] if not status[i].startswith("failed") else "failed"
+        table.add_row(str(i + 1), entry.input, entry.style, frames, seconds, shown, entry.name)
+    console.print(table)

@@ -129,3 +129,24 @@ def engine_settings(choices: Choices, values: dict[str, Any]):
     video = build_settings(VideoSettings, "video", toml, per_table.get("video"))
     encoder = build_settings(EncoderSettings, "encoder", toml, per_table.get("encoder"))
     return video, encoder
+
+
+def job_spec(input: Path, output: Path | None, choices: Choices, settings: dict[str, Any], **fields: Any):
+    """A video job (JobSpec) from the parsed options: the input checked, every settings table built."""
+    from vidstyle.engine.jobs import JobSpec
+    from vidstyle.media.probe import check_input_file
+
+    check_input_file(str(input))
+    spec = method_spec(choices, settings)
+    video, encoder = engine_settings(choices, settings)
+    return JobSpec(
+        device=choices.device,
+        input=str(input),
+        output=None if output is None else str(output),
+        method=spec,
+        video=video,
+        encoder=encoder,
+        regions=region_settings(choices, settings),
+        size=spec.settings.output_long_side(),
+        **fields,
+    )

@@ -12,10 +12,40 @@ from rich.text import Text
 
 from vidstyle import events
 
+console = Console(stderr=True)  # every command's messages and progress go to stderr
+
 
 def say(console: Console, text: str) -> None:
     """Print plain text (no markup: file names and settings may contain brackets)."""
     console.print(Text(text), soft_wrap=True)
+
+
+def note_idle_cores(console: Console, resources, address: str | None) -> None:
+    """One line when local cores sit idle: how to use them, and that the frames then change."""
+    import os
+
+    cores = os.cpu_count() or 1
+    used = resources.workers * resources.threads_per_worker
+    local = not (address or os.environ.get("RAY_ADDRESS"))  # a cluster's cores are not this machine's
+    if local and resources.device == "cpu" and used < cores:
+        threads = max(1, cores // resources.workers)
+        say(
+            console,
+            f"note: {cores - used} of {cores} CPU cores idle ({resources.workers} worker(s) × "
+            f"{resources.threads_per_worker} thread(s)); --threads-per-worker {threads} would use them, but frames "
+            "then differ slightly from runs with another thread count",
+        )
+
+
+def notice(event: events.Event) -> str:
+    """The one line a job's notable event gets (resumed, discarded, a task retried), or '' for the others."""
+    if isinstance(event, events.WorkResumed):
+        return f"resuming: {event.kept} found in {event.work_dir}"
+    if isinstance(event, events.WorkDiscarded):
+        return f"settings changed: stored work in {event.work_dir} discarded"
+    if isinstance(event, events.TaskRetried):
+        return f"worker lost ({event.reason}); retrying {event.label}"
+    return ""
 
 
 class ImageProgress:
@@ -86,12 +116,8 @@ class JobProgress:
                 f"workers: {event.workers} × {event.device} ({event.threads_per_worker} thread(s), "
                 f"{event.gpus_per_worker:g} GPU each); {event.description}",
             )
-        elif isinstance(event, events.WorkResumed):
-            say(self.console, f"resuming: {event.kept} found in {event.work_dir}")
-        elif isinstance(event, events.WorkDiscarded):
-            say(self.console, f"settings changed: stored work in {event.work_dir} discarded")
-        elif isinstance(event, events.TaskRetried):
-            say(self.console, f"worker lost ({event.reason}); retrying {event.label}")
+        elif notice(event):
+            say(self.console, notice(event))
         elif isinstance(event, events.FramesDone) and self.task is not None:
             self.progress.update(self.task, completed=event.done, total=event.total)
 
@@ -141,12 +167,8 @@ class BatchProgress:
                 f"workers: {event.workers} × {event.device} ({event.threads_per_worker} thread(s), "
                 f"{event.gpus_per_worker:g} GPU each), shared by every job",
             )
-        elif isinstance(event, events.WorkResumed):
-            say(self.console, f"{name}: resuming, {event.kept} found")
-        elif isinstance(event, events.WorkDiscarded):
-            say(self.console, f"{name}: settings changed, stored work discarded")
-        elif isinstance(event, events.TaskRetried):
-            say(self.console, f"{name}: worker lost ({event.reason}); retrying {event.label}")
+        elif notice(event):
+            say(self.console, f"{name}: {notice(event)}")
         elif isinstance(event, events.FramesDone) and index in self.jobs:
             self.progress.update(self.jobs[index], completed=event.done, visible=0 < event.done < event.total)
             self.done[index] = event.done
