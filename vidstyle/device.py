@@ -82,3 +82,104 @@ def peak_memory_mb() -> float:
         return 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+# --- memory budget --------------------------------------------------------------------------------
+MEMORY_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 2**10,
+    "kib": 2**10,
+    "kb": 10**3,
+    "m": 2**20,
+    "mib": 2**20,
+    "mb": 10**6,
+    "g": 2**30,
+    "gib": 2**30,
+    "gb": 10**9,
+    "t": 2**40,
+    "tib": 2**40,
+    "tb": 10**12,
+}
+AUTO_MEMORY = "auto"
+MEMORY_HEADROOM = 0.9  # share of a worker's memory its optimization may plan to use (the rest: runtime, copies)
+_sharing = {"workers": 1}  # workers of this machine sharing this process's device (set by the worker)
+
+
+def parse_memory(text: str, flag: str = "--memory-per-worker") -> int | None:
+    """'8GiB', '512M', '1.5GB', '2000000000' → bytes; 'auto' → None. K/M/G and KiB/MiB/GiB are binary, KB/MB/GB decimal."""
+    import re
+
+    value = str(text).strip()
+    if value.lower() == AUTO_MEMORY:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]*)", value)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in MEMORY_UNITS:
+        raise ConfigError(f"{flag} must be a size like 8GiB, 512MiB or 2G (or auto), got '{text}'")
+    size = int(float(match.group(1)) * MEMORY_UNITS[unit])
+    if size <= 0:
+        raise ConfigError(f"{flag} must be more than 0 bytes, got '{text}'")
+    return size
+
+
+def format_bytes(size: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(size) >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{int(size)} B"
+
+
+def share_device(workers: int) -> None:
+    """Tell this process how many workers of its machine share its device (the default budget divides by it)."""
+    _sharing["workers"] = max(1, int(workers))
+
+
+def system_memory() -> tuple[int, int] | None:
+    """(total, available) bytes of RAM, within a cgroup's limit when there is one; None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as handle:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in handle if line.split()[1:]}
+        total, available = info["MemTotal"], info.get("MemAvailable", info.get("MemFree", 0))
+    except (OSError, KeyError, ValueError, IndexError):
+        import os
+
+        try:
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                limit = handle.read().strip()
+        except OSError:
+            continue
+        if limit.isdigit() and int(limit) < total:
+            available = min(available, int(limit))
+            total = int(limit)
+    return total, available
+
+
+def memory_budget(requested: int | None, device: torch.device) -> tuple[int, str]:
+    """Bytes one worker may plan to use on `device`, and where that number comes from (for messages).
+
+    `requested` (--memory-per-worker) is taken as given; by default the device's memory divided among
+    the workers that share it, never more than what is free right now, times MEMORY_HEADROOM.
+    """
+    if requested is not None:
+        return requested, "--memory-per-worker"
+    workers = _sharing["workers"]
+    share = f" shared by {workers} workers" if workers > 1 else ""
+    if device.type == "cuda":
+        import torch
+
+        free, total = torch.cuda.mem_get_info(device)
+        allocated = torch.cuda.memory_allocated(device)
+        budget = min(total / workers, free + allocated)
+        return int(MEMORY_HEADROOM * budget), f"GPU memory{share}"
+    memory = system_memory()
+    if memory is None:
+        return 2**62, "unknown RAM"
+    total, available = memory
+    return int(MEMORY_HEADROOM * min(total / workers, available)), f"RAM{share}"

@@ -226,7 +226,15 @@ class RayExecutor:
             name=f"{self.name}-{self.spawned}",
             namespace="vidstyle",
         )
-        self.actors[self.spawned] = options.remote(r.device, r.threads_per_worker)
+        self.actors[self.spawned] = options.remote(r.device, r.threads_per_worker, None, self._sharing())
+
+    def _sharing(self) -> int:
+        """Workers that share one device's memory: a GPU's fractions, this machine's workers, or (on a
+        cluster's CPU nodes) 0 = as many as the node's cores hold."""
+        r = self.resources
+        if r.gpus_per_worker > 0:
+            return max(1, round(1 / r.gpus_per_worker)) if r.gpus_per_worker < 1 else 1
+        return r.workers if self.started_here else 0
 
     def _room(self) -> bool:
         """Whether the cluster has the CPUs and GPUs of one more worker free right now."""

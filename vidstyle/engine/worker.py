@@ -36,9 +36,14 @@ class JobBinding:
 
 
 class Worker:
-    def __init__(self, device: str, threads: int, on_event: EventCallback | None = None) -> None:
+    def __init__(self, device: str, threads: int, on_event: EventCallback | None = None, sharing: int = 1) -> None:
+        """`sharing`: workers of this machine that share its device (memory budget); 0 = as many as its cores hold."""
         import cv2
         import torch
+
+        from vidstyle.device import share_device
+
+        share_device(sharing or max(1, (os.cpu_count() or 1) // max(1, threads)))
 
         if threads > 0:  # torch and OpenCV (DIS flow) would each start a thread per core in every worker
             torch.set_num_threads(threads)

@@ -99,3 +99,19 @@ class ColdFrameSettings:
     def anchor_iterations(self) -> int:
         """A warm anchor starts from the previous anchor (a long-range warp): half a cold frame's iterations."""
         return max(1, self.iterations // 2)
+
+
+def memory_per_worker_field() -> str:
+    return setting(
+        "auto",
+        "Memory one worker may use, e.g. 8GiB or 512MiB; a frame that needs more is optimized in moving tiles "
+        "(default auto: the device's memory divided among the workers that share it).",
+        Panel.MODEL,
+        metavar="SIZE",
+    )
+
+
+def check_memory_per_worker(value: str) -> None:
+    from vidstyle.device import parse_memory
+
+    parse_memory(value)

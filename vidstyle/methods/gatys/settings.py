@@ -100,6 +100,7 @@ class GatysSettings(shared.ColdFrameSettings):
     enhance: bool = setting(False, "Equalize the content's brightness (HSV value) first.", Panel.COLOUR)
     pooling: str = setting("max", "VGG pooling: max | avg.", Panel.MODEL, metavar="max|avg")
     weights: str = shared.weights_field()
+    memory_per_worker: str = shared.memory_per_worker_field()
     precision: str = setting(
         "auto",
         "auto | fp32 | bf16 (bf16 autocast on CUDA and CPUs with bf16 units).",
@@ -139,6 +140,7 @@ class GatysSettings(shared.ColdFrameSettings):
             self, "content_weight", "style_weight", "tv_weight", "laplacian_weight", "temporal_weight", "keep_weight"
         )
         shared.check_weights(self.weights)
+        shared.check_memory_per_worker(self.memory_per_worker)
         return self
 
     # --- MethodSettings ------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class PaintSettings(shared.ColdFrameSettings):
     )
     style_layers: tuple[str, ...] = shared.style_layers_field()
     weights: str = shared.weights_field()
+    memory_per_worker: str = shared.memory_per_worker_field()
     # video
     later_iterations: int = shared.later_iterations_field(25)
     later_lr_scale: float = setting(
@@ -109,6 +110,7 @@ class PaintSettings(shared.ColdFrameSettings):
             check(len(tuple(self.background)) == 3, "paint background must be an RGB triple in [0, 1]")
         shared.check_layers(self.style_layers, "--style-layers")
         shared.check_weights(self.weights)
+        shared.check_memory_per_worker(self.memory_per_worker)
         return self
 
     # --- MethodSettings ------------------------------------------------------------------------------
