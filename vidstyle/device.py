@@ -107,7 +107,9 @@ _sharing = {"workers": 1}  # workers of this machine sharing this process's devi
 
 
 def parse_memory(text: str, flag: str = "--memory-per-worker") -> int | None:
-    """'8GiB', '512M', '1.5GB', '2000000000' → bytes; 'auto' → None. K/M/G and KiB/MiB/GiB are binary, KB/MB/GB decimal."""
+    """'8GiB', '512M', '1.5GB', '2000000000' → bytes; 'auto' → None.
+
+    K/M/G and KiB/MiB/GiB are binary, KB/MB/GB decimal."""
     import re
 
     value = str(text).strip()

@@ -121,7 +121,7 @@ def _check_reachable(address: str) -> None:
     """Fail fast with one line instead of letting ray.init hang on an address nobody answers."""
     if address in ("auto", "local") or (not address.startswith("ray://") and ":" not in address):
         return
-    target = address[len("ray://"):] if address.startswith("ray://") else address
+    target = address[len("ray://") :] if address.startswith("ray://") else address
     host, _, port = target.rpartition(":")
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S):

@@ -26,8 +26,27 @@ if TYPE_CHECKING:
     import torch
 
 VOC_CLASSES: tuple[str, ...] = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 SEGMENT_WEIGHTS_FILE = "lraspp_mobilenet_v3_large-d234d4ea.pth"
 SEGMENT_WEIGHTS_URL = "https://download.pytorch.org/models/" + SEGMENT_WEIGHTS_FILE

@@ -53,7 +53,12 @@ def squeeze_channels(channels: int) -> int:
 
 
 def conv_bn(
-    cin: int, cout: int, kernel: int = 1, stride: int = 1, dilation: int = 1, groups: int = 1,
+    cin: int,
+    cout: int,
+    kernel: int = 1,
+    stride: int = 1,
+    dilation: int = 1,
+    groups: int = 1,
     activation: type[nn.Module] | None = None,
 ) -> nn.Sequential:
     """conv (no bias) → batch norm → optional activation; keys `0.weight`, `1.*` as in torchvision."""
@@ -83,8 +88,9 @@ class SqueezeExcite(nn.Module):
 class InvertedResidual(nn.Module):
     """Expand (1×1, skipped when it would not widen) → depthwise k×k → [squeeze-excite] → project (1×1)."""
 
-    def __init__(self, cin: int, kernel: int, expanded: int, cout: int, se: bool, hswish: bool,
-                 stride: int, dilation: int) -> None:
+    def __init__(
+        self, cin: int, kernel: int, expanded: int, cout: int, se: bool, hswish: bool, stride: int, dilation: int
+    ) -> None:
         super().__init__()
         act = nn.Hardswish if hswish else nn.ReLU
         layers: list[nn.Module] = []

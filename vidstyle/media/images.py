@@ -24,7 +24,13 @@ from vidstyle.media.paths import PathLike, output_folder
 from vidstyle.tensors import to_uint8
 
 _SAVE_FORMATS = {
-    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
 }
 _QUALITY_FORMATS = ("JPEG", "WEBP")
 

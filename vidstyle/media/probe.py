@@ -262,9 +262,7 @@ def _check_not_truncated(container: av.container.InputContainer, path: PathLike,
         except (AttributeError, TypeError):
             continue
     if end > size:
-        raise MediaError(
-            f"cannot read {name} as a video: file is truncated ({size} of at least {end} bytes)"
-        )
+        raise MediaError(f"cannot read {name} as a video: file is truncated ({size} of at least {end} bytes)")
 
 
 def _indexed_frame_count(stream: Any) -> int:

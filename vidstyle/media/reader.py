@@ -82,9 +82,7 @@ def _time_range(info: VideoInfo, start: str | float | None, end: str | float | N
     t0 = parse_time(start) if start is not None else 0.0
     t1 = parse_time(end) if end is not None else None
     if t0 > info.duration + _TIME_EPS or (t1 is not None and t1 > info.duration + 1e-3):
-        raise RangeError(
-            f"time range {_show(start, '0')}–{_show(end, 'end')} is outside {info.path} ({_extent(info)})"
-        )
+        raise RangeError(f"time range {_show(start, '0')}–{_show(end, 'end')} is outside {info.path} ({_extent(info)})")
     first = max(0, bisect.bisect_right(times, t0 + _TIME_EPS) - 1)
     last = len(times) if t1 is None else bisect.bisect_left(times, t1 - _TIME_EPS)
     return first, last

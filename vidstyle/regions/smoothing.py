@@ -102,9 +102,7 @@ def smooth_window(
     return np.clip(total / weights, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def segment_window(
-    segmenter: Any, frames: np.ndarray, lo: int, hi: int, radius: int = SMOOTHING_RADIUS
-) -> np.ndarray:
+def segment_window(segmenter: Any, frames: np.ndarray, lo: int, hi: int, radius: int = SMOOTHING_RADIUS) -> np.ndarray:
     """Smoothed masks (hi − lo, H, W) uint8 for positions lo … hi−1 of `frames`, a window of
     consecutive input frames (n, H, W, 3) that holds each output's neighbours where the video has
     them. Each frame is segmented once, in batches of at most SEGMENT_BATCH."""
