@@ -6,12 +6,11 @@ import pytest
 import torch
 from gatys_fixtures import LAYERS, settings, smooth_image
 
-from vidstyle.errors import ResourceError
 from vidstyle.features.vgg import random_extractor
 from vidstyle.methods import style_targets
 from vidstyle.methods.gatys.lbfgs import BatchedLBFGS
 from vidstyle.methods.gatys.objective import PIXEL_RANGE, GatysObjective, TemporalTerm
-from vidstyle.methods.gatys.schedule import Level, check_fits, check_memory, minimum_side, scale_plan
+from vidstyle.methods.gatys.schedule import Level, minimum_side, scale_plan
 from vidstyle.methods.gatys.settings import LAPLACIAN_SCALE, PRESETS, TEXTURE, TV_SCALE, GatysSettings
 from vidstyle.methods.style_targets import blended_grams, style_grams
 
@@ -120,21 +119,6 @@ def test_minimum_side_follows_the_deepest_layer_and_the_laplacian():
     assert minimum_side(settings()) == 2  # conv2_1: one pool before it
     assert minimum_side(settings(style_layers=("conv5_1",))) == 16
     assert minimum_side(settings(laplacian_weight=1.0, laplacian_pool=4)) == 12  # 3x3 kernel on a 4x pooled image
-
-
-def test_check_memory_refuses_absurd_sizes():
-    with pytest.raises(ResourceError, match="limit"):
-        check_memory(100_000, 100_000, 1, torch.device("cpu"))
-    check_memory(32, 32, 1, torch.device("cpu"))  # tiny: fine
-
-
-def test_check_fits_names_the_largest_square():
-    check_fits(100, 100, 1, available=10 * 3600 * 100 * 100, where="RAM")
-    # 0.9 · 3600·100·100 bytes hold 9000 px at batch 1: 94x94 (and 67x67 at batch 2)
-    with pytest.raises(ResourceError, match=r"about 94x94 px"):
-        check_fits(100, 100, 1, available=3600 * 100 * 100, where="RAM")
-    with pytest.raises(ResourceError, match=r"about 67x67 px"):
-        check_fits(100, 100, 2, available=3600 * 100 * 100, where="RAM")
 
 
 # ----------------------------------------------------------------------------- objective

@@ -28,6 +28,11 @@ POOL_AFTER = frozenset({"conv1_2", "conv2_2", "conv3_4", "conv4_4"})
 POOLINGS = ("max", "avg")
 
 
+def layer_stride(name: str) -> int:
+    """Pixels per feature of layer `name` (2 per pooling before it)."""
+    return 2 ** sum(1 for conv in CONV_LAYERS[: layer_depth(name) - 1] if conv in POOL_AFTER)
+
+
 def layer_depth(name: str) -> int:
     """Number of convs needed to produce `name`."""
     try:

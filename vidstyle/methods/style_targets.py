@@ -82,6 +82,15 @@ def style_grams(
     return grams
 
 
+STYLE_FLOOR = 64  # a style smaller than this is still taken at (up to) this long side
+
+
+def native_side(style: np.ndarray, long_side: int) -> int:
+    """The long side a style's Grams are computed at for outputs of `long_side`: no larger than the style
+    itself (a 512 px painting upsampled to 3840 px is a blur, not its brushwork), unless it is tiny."""
+    return min(long_side, max(max(style.shape[:2]), STYLE_FLOOR))
+
+
 def blended_grams(
     extractor: FeatureExtractor,
     styles: Sequence[np.ndarray],
@@ -91,11 +100,15 @@ def blended_grams(
     device: torch.device | str = "cpu",
     use_disk: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Seed 000's style fusion: the weighted mean of each style's Gram matrices, one (C, C) target per layer."""
+    """Seed 000's style fusion: the weighted mean of each style's Gram matrices, one (C, C) target per layer.
+
+    Each style is taken at `long_side`, but never upsampled past its own long side (`native_side`).
+    """
     total = float(sum(weights))
     blended: dict[str, torch.Tensor] = {}
     for style, weight in zip(styles, weights):
-        for layer, gram in style_grams(extractor, style, long_side, layers, use_disk).items():
+        side = native_side(style, long_side)
+        for layer, gram in style_grams(extractor, style, side, layers, use_disk).items():
             term = gram.to(device) * (weight / total)
             blended[layer] = term if layer not in blended else blended[layer] + term
     return blended

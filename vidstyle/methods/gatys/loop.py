@@ -9,6 +9,7 @@ pass runs in channels_last with bf16 autocast (Grams and losses stay fp32, see l
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from vidstyle.config import check, check_blend
-from vidstyle.device import resolve_device, resolve_precision
+from vidstyle.device import memory_budget, parse_memory, resolve_device, resolve_precision
 from vidstyle.events import EventCallback, IterationProgress
 from vidstyle.features.vgg import FeatureExtractor, build_extractor
 from vidstyle.features.weights import WeightsInfo
@@ -25,11 +26,24 @@ from vidstyle.geometry import resize_tensor
 from vidstyle.methods.base import Regions
 from vidstyle.methods.gatys.lbfgs import BatchedLBFGS
 from vidstyle.methods.gatys.objective import GatysObjective, RegionTerms, TemporalTerm
-from vidstyle.methods.gatys.schedule import MIN_SCALE_SIDE, Level, check_memory, check_size, scale_plan
+from vidstyle.methods.gatys.schedule import MIN_SCALE_SIDE, Level, check_size, scale_plan
 from vidstyle.methods.gatys.settings import GatysSettings
+from vidstyle.methods.gatys.tiling import (
+    Box,
+    StyledRegion,
+    StyleTerm,
+    TiledObjective,
+    TileGrid,
+    WholeImageGrams,
+    crop,
+    features_at,
+    plan_tiles,
+    stitched_features,
+)
 from vidstyle.methods.style_targets import blended_grams
 
 STAGE = "gatys"
+HD_SIDE = 1024  # cold outputs above this long side get extra coarse levels when their styles are smaller
 
 
 @dataclass
@@ -188,6 +202,18 @@ class GatysEngine:
             )
         return self._grams[region, style_side]
 
+    def cold_scales(self, long_side: int) -> int:
+        """Coarse-to-fine levels of a cold start: `--scales`, or more for an output above HD_SIDE that is
+        larger than its styles, so that the coarsest level sees the style at the frame-relative scale (the
+        brush size relative to the frame stays the same from 360p to 4K) while the finer ones take the style
+        at its own size (`native_side`) instead of an upsampled blur."""
+        styles = self.styles + (self.regions.outside if self.regions is not None else [])
+        native = max((max(style.shape[:2]) for style in styles), default=long_side) * self.settings.style_scale
+        if long_side <= max(native, HD_SIDE):
+            return self.settings.scales
+        needed = 1 + math.ceil(math.log(long_side / native) / math.log(1 / self.settings.scale_factor) - 1e-9)
+        return max(self.settings.scales, needed)
+
     def region_terms(self, region: torch.Tensor, long_side: int) -> RegionTerms:
         """Styled regions (Grams, mask) and the kept region's weight for masks `region` (B,1,H,W) at one level."""
         assert self.regions is not None
@@ -229,7 +255,7 @@ class GatysEngine:
         s = self.settings
         batch, _, height, width = contents.shape
         check_size(width, height, s)
-        check_memory(width, height, batch, self.device)
+        budget = memory_budget(parse_memory(s.memory_per_worker), self.device)
         contents, x = contents.to(self.device), init.to(self.device)
         if self.regions is not None:
             check(region is not None, "spatial control needs each frame's region mask")
@@ -238,13 +264,14 @@ class GatysEngine:
             kept = self.regions.kept(region)
             if kept is not None:
                 temporal = [TemporalTerm(t.target, t.mask * (1.0 - kept), t.weight) for t in temporal]
-        scales = s.scales if coarse_to_fine and not temporal else 1
+        scales = self.cold_scales(max(width, height)) if coarse_to_fine and not temporal else 1
         levels = list(levels) if levels is not None else scale_plan(width, height, scales, s.scale_factor, iterations)
+        grids = [plan_tiles(level.width, level.height, batch, *budget) for level in levels]  # refuses before any work
         started = time.perf_counter()
         done = torch.zeros(batch, device=self.device)
         stepper: Stepper | None = None
         outcome: LevelOutcome | None = None
-        for index, level in enumerate(levels):
+        for index, (level, grid) in enumerate(zip(levels, grids)):
             x = carry_up(x.detach(), level, detail)
             x = x.clamp(0, 1).clone().requires_grad_(True)
             content = resize_tensor(contents, level.width, level.height)
@@ -253,8 +280,13 @@ class GatysEngine:
             if region is not None and self.regions is not None:
                 terms = self.region_terms(resize_tensor(region, level.width, level.height), long_side)
             grams = self.grams(long_side) if self.styles else {}
-            objective = GatysObjective(s, self.features, grams, content, temporal, terms)
-            stepper = self._stepper(x, stepper)
+            if grid is None:
+                objective: GatysObjective | TiledObjective = GatysObjective(
+                    s, self.features, grams, content, temporal, terms
+                )
+            else:
+                objective = self._tiled(grid, grams, content, temporal, terms)
+            stepper = self._stepper(x, stepper, tiled=grid is not None)
             run = LevelRun(index, len(levels), level.iterations, started)
             outcome = self._run_level(x, objective, stepper, run, done, on_event)
         assert outcome is not None  # scale_plan gives at least one level
@@ -268,13 +300,52 @@ class GatysEngine:
                 **{k: v[i] for k, v in parts.items()},
                 "iterations": counts[i],
                 "seconds": seconds / batch,
+                "tiled_levels": sum(grid is not None for grid in grids),
             }
             for i in range(batch)
         ]
         return OptimizeResult(images=x.detach().clamp(0, 1), stats=stats)
 
-    def _stepper(self, x: torch.Tensor, previous: Stepper | None) -> Stepper:
-        if self.settings.optimizer == "lbfgs":
+    def _tiled(
+        self,
+        grid: TileGrid,
+        grams: Mapping[str, torch.Tensor],
+        content: torch.Tensor,
+        temporal: Sequence[TemporalTerm],
+        terms: RegionTerms | None,
+    ) -> TiledObjective:
+        """A level's objective through moving tiles: every target at the level's size, cut with each crop."""
+        height, width = content.shape[-2:]
+        temporal = [term.resized(width, height) for term in temporal]
+
+        maps = {}
+        if self.settings.content_weight > 0:
+            maps = stitched_features(self.features, content, self.settings.content_layers, grid)
+
+        def objective_for(box: Box, style: StyleTerm | None) -> GatysObjective:
+            cut_terms = None if terms is None else terms.cropped(box)
+            cut_temporal = [term.cropped(box) for term in temporal]
+            return GatysObjective(
+                self.settings,
+                self.features,
+                grams,
+                crop(content, box),
+                cut_temporal,
+                cut_terms,
+                style,
+                features_at(maps, box) if maps else None,
+            )
+
+        if terms is None:
+            regions = [StyledRegion(grams)]
+        else:
+            regions = [StyledRegion(targets, mask) for targets, mask in terms.styled]
+        style = WholeImageGrams(regions, self.settings.layer_weights(), content.shape[0], width, height)
+        return TiledObjective(objective_for, self.features, style, self.settings.style_weight, grid)
+
+    def _stepper(self, x: torch.Tensor, previous: Stepper | None, tiled: bool = False) -> Stepper:
+        """L-BFGS or Adam as set; a tiled level always steps with Adam (see tiling.py for why)."""
+        if self.settings.optimizer == "lbfgs" and not tiled:
             return LbfgsStepper(x.shape[0], self.settings.lbfgs_history)
         carried = previous.moments() if isinstance(previous, AdamStepper) else None
         return AdamStepper(x, self.settings.learning_rate, carried)
@@ -282,7 +353,7 @@ class GatysEngine:
     def _run_level(
         self,
         x: torch.Tensor,
-        objective: GatysObjective,
+        objective: GatysObjective | TiledObjective,
         stepper: Stepper,
         run: LevelRun,
         done: torch.Tensor,
@@ -298,9 +369,8 @@ class GatysEngine:
         window_start: torch.Tensor | None = None
         outcome: LevelOutcome | None = None
         for it in range(run.iterations):
-            losses, parts = objective(x)
+            losses, parts, grad = objective.loss_and_grad(x, it)
             outcome = LevelOutcome(losses, parts)
-            (grad,) = torch.autograd.grad(losses.sum(), x)
             stepper.step(x, grad, active)
             done += active
             last = it == run.iterations - 1

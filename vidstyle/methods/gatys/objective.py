@@ -29,6 +29,7 @@ from vidstyle.losses import (
     tv_loss,
 )
 from vidstyle.methods.gatys.settings import LAPLACIAN_SCALE, TV_SCALE, GatysSettings
+from vidstyle.methods.gatys.tiling import Box, StyleTerm, crop
 
 PIXEL_RANGE = 255.0
 
@@ -48,6 +49,9 @@ class TemporalTerm:
             resize_tensor(self.target, width, height), resize_tensor(self.mask, width, height), self.weight
         )
 
+    def cropped(self, box: Box) -> TemporalTerm:
+        return TemporalTerm(crop(self.target, box), crop(self.mask, box), self.weight)
+
 
 @dataclass(frozen=True)
 class RegionTerms:
@@ -57,6 +61,11 @@ class RegionTerms:
     styled: tuple[tuple[Mapping[str, torch.Tensor], torch.Tensor], ...]
     kept: torch.Tensor | None = None
 
+    def cropped(self, box: Box) -> RegionTerms:
+        """The same targets with the masks cut to a tile's crop."""
+        styled = tuple((grams, crop(mask, box)) for grams, mask in self.styled)
+        return RegionTerms(styled, None if self.kept is None else crop(self.kept, box))
+
 
 class GatysObjective:
     """`objective(x) -> (total (B,), parts)`: B independent losses, so summing them gives each image its own gradient.
@@ -64,7 +73,8 @@ class GatysObjective:
     `parts` holds each weighted term (B,) under "style", "content", "tv", "laplacian", "temporal"
     (and "keep" under spatial control); a term whose weight is 0 is neither computed nor reported.
     With `regions`, the style term is the guided-Gram loss of each styled region and a kept region
-    is held to `content` in pixel space; `grams` is then unused.
+    is held to `content` in pixel space; `grams` is then unused. `style` replaces the style term
+    (a tiled level's whole-image Grams, see tiling.py); `content_features` are the content's, when known.
     """
 
     def __init__(
@@ -75,14 +85,19 @@ class GatysObjective:
         content: torch.Tensor,
         temporal: Sequence[TemporalTerm] = (),
         regions: RegionTerms | None = None,
+        style: StyleTerm | None = None,
+        content_features: Mapping[str, torch.Tensor] | None = None,
     ) -> None:
         self.settings = settings
+        self.style = style
         self.features = features
         self.grams = grams
         self.layer_weights = settings.layer_weights()
         height, width = content.shape[-2:]
         self.content_features: dict[str, torch.Tensor] = {}
-        if settings.content_weight > 0:
+        if settings.content_weight > 0 and content_features is not None:
+            self.content_features = {layer: content_features[layer] for layer in settings.content_layers}
+        elif settings.content_weight > 0:
             with torch.no_grad():
                 computed = features(content)
             self.content_features = {layer: computed[layer].detach() for layer in settings.content_layers}
@@ -95,7 +110,9 @@ class GatysObjective:
         s = self.settings
         feats = self.features(x)
         parts: dict[str, torch.Tensor] = {}
-        if self.regions is None:
+        if self.style is not None:
+            total = s.style_weight * self.style(feats)
+        elif self.regions is None:
             total = s.style_weight * style_loss(feats, self.grams, self.layer_weights)
         else:
             total = s.style_weight * region_style_loss(feats, self.regions.styled, self.layer_weights)
@@ -119,3 +136,9 @@ class GatysObjective:
             parts["temporal"] = value if "temporal" not in parts else parts["temporal"] + value
             total = total + value
         return total, parts
+
+    def loss_and_grad(self, x: torch.Tensor, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """Losses, parts and their gradient at x (requires grad); `step` is unused (tiled levels move with it)."""
+        losses, parts = self(x)
+        (grad,) = torch.autograd.grad(losses.sum(), x)
+        return losses, parts, grad

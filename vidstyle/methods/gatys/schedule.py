@@ -1,4 +1,4 @@
-"""What an optimization will run at: coarse-to-fine levels, the smallest usable size, the memory it needs.
+"""What an optimization will run at: coarse-to-fine levels and the smallest usable size (memory: tiling.py).
 
 Pure arithmetic on sizes (always (width, height)), checked before any pixel is optimized so that a
 size that cannot work fails with the limit in the message instead of an error deep in a VGG pass.
@@ -6,21 +6,16 @@ size that cannot work fails with the limit in the message instead of an error de
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vidstyle.errors import ConfigError, ResourceError
+from vidstyle.errors import ConfigError
 
 if TYPE_CHECKING:
-    import torch
 
     from vidstyle.methods.gatys.settings import GatysSettings
 
-BYTES_PER_PIXEL_ESTIMATE = 3600  # activations kept for backward through VGG up to conv5_1, fp32, batch 1
 MIN_SCALE_SIDE = 64  # coarse levels and style targets are never smaller than this on the short side
-MEMORY_HEADROOM = 0.9  # share of the free memory a batch may plan to use
 
 
 @dataclass(frozen=True)
@@ -78,12 +73,9 @@ def later_plan(width: int, height: int, iterations: int, schedule: str, factor: 
 
 def minimum_side(settings: GatysSettings) -> int:
     """Smallest short side the VGG layers (and the Laplacian term) can work on."""
-    from vidstyle.features.vgg import POOL_AFTER, layer_depth
-    from vidstyle.features.weights import CONV_LAYERS
+    from vidstyle.features.vgg import layer_stride
 
-    deepest = max(layer_depth(name) for name in settings.content_layers + settings.style_layers)
-    pools = sum(1 for name in CONV_LAYERS[: deepest - 1] if name in POOL_AFTER)
-    side = 2**pools
+    side = max(layer_stride(name) for name in settings.content_layers + settings.style_layers)
     if settings.laplacian_weight > 0:
         side = max(side, 3 * settings.laplacian_pool)
     return side
@@ -95,39 +87,4 @@ def check_size(width: int, height: int, settings: GatysSettings) -> None:
         raise ConfigError(
             f"{width}x{height} is too small for these VGG layers: the short side must be at least {smallest} px; "
             "raise --size"
-        )
-
-
-def memory_needed(width: int, height: int, batch: int) -> int:
-    """Bytes an optimization of `batch` images of width x height keeps alive (estimate)."""
-    return BYTES_PER_PIXEL_ESTIMATE * width * height * batch
-
-
-def available_memory(device: torch.device) -> tuple[int, str] | None:
-    """(bytes free, what they are) on `device`, or None when the system does not say."""
-    if device.type == "cuda":
-        import torch
-
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free), "free GPU memory"
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "available RAM"
-    except (ValueError, OSError):
-        return None
-
-
-def check_memory(width: int, height: int, batch: int, device: torch.device) -> None:
-    """Refuse sizes that cannot fit, with the limit in the message, instead of an OOM mid-job."""
-    available = available_memory(device)
-    if available is not None:
-        check_fits(width, height, batch, *available)
-
-
-def check_fits(width: int, height: int, batch: int, available: int, where: str) -> None:
-    need = memory_needed(width, height, batch)
-    if need > MEMORY_HEADROOM * available:
-        side = int(math.sqrt(MEMORY_HEADROOM * available / (BYTES_PER_PIXEL_ESTIMATE * batch)))
-        raise ResourceError(
-            f"{width}x{height} (batch {batch}) needs about {need / 2**30:.1f} GiB but only "
-            f"{available / 2**30:.1f} GiB of {where} is there: the limit is about {side}x{side} px; lower --size"
         )
