@@ -177,7 +177,7 @@ def test_early_stop_freezes_converged_images(style):
 def test_engine_rejects_absurd_size_before_optimizing(style):
     engine = make_engine([style])
     huge = torch.zeros(1, 3, 1, 1).expand(1, 3, 100_000, 100_000)  # no memory behind it
-    with pytest.raises(ResourceError, match="limit"):
+    with pytest.raises(ResourceError, match="even 64 px tiles"):
         engine.optimize(huge, huge, 1)
 
 

@@ -164,7 +164,8 @@ def _run_still(spec, picture, output: Path, device: str, region=None):
     say(
         console,
         f"wrote {output} ({_iterations_text(stats)}, {time.perf_counter() - started:.1f} s, "
-        f"loss {stats.get('loss', 0):.4g}, peak memory {peak_memory_mb():,.0f} MiB; {info.summary()})",
+        f"loss {stats.get('loss', 0):.4g}, peak memory {peak_memory_mb():,.0f} MiB{_tiled_text(stats)}; "
+        f"{info.summary()})",
     )
     return result
 
@@ -264,6 +265,11 @@ def stylize(
         f"wrote {output}: {report.frames_written} frames in {report.seconds:.1f} s{resumed}"
         f"{_peak_text(report.peak_worker_mb)}; sidecar {report.sidecar}",
     )
+
+
+def _tiled_text(stats: dict) -> str:
+    tiled = int(stats.get("tiled_levels", 0))
+    return f", {tiled} level{'s' if tiled > 1 else ''} in moving tiles" if tiled else ""
 
 
 def _peak_text(peak_mb: float | None) -> str:

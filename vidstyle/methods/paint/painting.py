@@ -34,12 +34,13 @@ from vidstyle.geometry import fit_within, image_size
 from vidstyle.methods.paint.bounds import block_bounds, project, step_scale
 from vidstyle.methods.paint.brushes import texture_atlas
 from vidstyle.methods.paint.layouts import spec_for
+from vidstyle.methods.paint.memory import check_fit
 from vidstyle.methods.paint.motion import move_strokes, reseed, warped_previous
 from vidstyle.methods.paint.renderer import apply_layers, render_level
-from vidstyle.methods.paint.seeding import background_colour, init_level
+from vidstyle.methods.paint.seeding import background_colour, init_level, level_slots
 from vidstyle.methods.paint.settings import PaintSettings, level_plan
 from vidstyle.methods.paint.sinkhorn import image_sinkhorn
-from vidstyle.methods.paint.stroke_tensors import LevelTensors, render_levels, unstack_levels
+from vidstyle.methods.paint.stroke_tensors import LevelTensors, render_levels, slots, unstack_levels
 from vidstyle.methods.paint.strokes import StrokeSet
 from vidstyle.tensors import to_tensor
 
@@ -121,6 +122,7 @@ class Painter:
         levels: list[LevelTensors] = []
         loss = float("nan")
         plan = level_plan(s)
+        self.check_memory([(m, level_slots(m, n, s.slot_slack)) for m, n in plan], bsz, height, width, "the stroke fit")
         for li, (m, n_level) in enumerate(plan):
             lv = init_level(self.spec, targets, canvas, m, n_level, gen, s.slot_slack, s.adaptive)
             levels.append(lv)
@@ -187,6 +189,7 @@ class Painter:
         shapes = s.style_shapes if shapes is None else shapes
         dims = None if shapes else self.spec.paint_dims
         bsz, _, height, width = targets.shape
+        self.check_memory(slots(levels), bsz, height, width, "the style stage", network=True)
         base = background.reshape(bsz, 3, 1, 1).expand(bsz, 3, height, width)
 
         def style_loss(c: torch.Tensor, k: int) -> torch.Tensor:
@@ -211,15 +214,18 @@ class Painter:
         l1_weight: float = 1.0,
         progress: FrameProgress | None = None,
         temporal_region: torch.Tensor | None = None,
+        network: bool = False,
     ) -> tuple[list[LevelTensors], dict[str, float]]:
         """Warm-started frame: move the previous strokes along the flow, reseed the lost ones,
         re-optimize every level jointly for a few steps. flows (B,2,h,w) backward flow in px of
         the frame (h, w); masks (B,1,h,w) 1 = trusted; `temporal_region` (B,1,h,w) limits the
-        temporal term further (0 in a region kept as the input). Returns (levels, stats)."""
+        temporal term further (0 in a region kept as the input); `network`: `extra_loss` runs a VGG
+        pass (the memory check counts it). Returns (levels, stats)."""
         s = self.settings
         t0 = time.perf_counter()
         gen = gen or torch.Generator(device=self.device).manual_seed(s.seed + 1)
         bsz, _, height, width = targets.shape
+        self.check_memory(slots(levels), bsz, height, width, "the repaint", network)
         moved, lost = move_strokes(self.spec, levels, flows, masks, self.margin, s.reseed_trust)
         for lv in moved:
             lv.params = project(lv.params, block_bounds(self.spec, lv.grid, self.device))
@@ -257,6 +263,14 @@ class Painter:
         return moved, stats
 
     # -- optimization ------------------------------------------------------------------------------
+    def check_memory(
+        self, levels: list[tuple[int, int]], batch: int, height: int, width: int, what: str, network: bool = False
+    ) -> None:
+        """ResourceError when an optimizer step over `levels` [(m, slots)] on this canvas (and a VGG pass
+        when `network`) cannot fit --memory-per-worker: refused before it starts, not out of memory midway."""
+        s = self.settings
+        check_fit(levels, batch, height, width, self.margin, self.device, s.memory_per_worker, what, network)
+
     def _loss(self, canvas, target, m: int | None, step: int, extra=None) -> torch.Tensor:
         """L1 (+ extra) + Sinkhorn per block of an m×m level (no Sinkhorn when m is None: refine)."""
         s = self.settings

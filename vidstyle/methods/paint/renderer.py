@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -269,38 +270,109 @@ def _patch_coords(geom: LevelGeometry, device, dtype):
     return X, Y
 
 
-def _group_index(geom: LevelGeometry, device):
-    """For each parity group: block indices and flat indices of their patch pixels in the padded canvas."""
-    m = geom.m
-    _, wp = geom.padded
-    out = []
+def _group_blocks(m: int) -> list[list[int]]:
+    """Block indices (r*m + c) of each non-empty parity group, in paint order."""
     groups = GROUPS if m > 1 else ((0, 0),)
-    for gr, gc in groups:
-        blocks = [r * m + c for r in range(gr, m, 2) for c in range(gc, m, 2)]
-        if not blocks:
-            continue
-        idx = []
-        for n in blocks:
-            r, c = divmod(n, m)
-            rows = geom.oy[r] + torch.arange(geom.ph, device=device)
-            cols = geom.ox[c] + torch.arange(geom.pw, device=device)
-            idx.append((rows[:, None] * wp + cols[None, :]).flatten())
-        out.append((torch.tensor(blocks, device=device), torch.cat(idx)))
-    return out
+    out = [[r * m + c for r in range(gr, m, 2) for c in range(gc, m, 2)] for gr, gc in groups]
+    return [blocks for blocks in out if blocks]
+
+
+def _pass_index(geom: LevelGeometry, blocks: list[int], r0: int, rows: int, device) -> torch.Tensor:
+    """Flat indices in the padded canvas of rows r0 … r0+rows of the patches of `blocks` (block, row, col)."""
+    _, wp = geom.padded
+    top = torch.tensor([geom.oy[n // geom.m] + r0 for n in blocks], device=device)
+    left = torch.tensor([geom.ox[n % geom.m] for n in blocks], device=device)
+    ys = top[:, None] + torch.arange(rows, device=device)  # (n, rows)
+    xs = left[:, None] + torch.arange(geom.pw, device=device)  # (n, pw)
+    return (ys[:, :, None] * wp + xs[:, None, :]).flatten()
 
 
 _GEOM_CACHE: dict = {}
 
 
-def _cached_level_tensors(geom: LevelGeometry, device, dtype):
-    key = (geom, str(device), dtype)
+def _cached_level_tensors(geom: LevelGeometry, device, dtype, whole: bool):
+    """Patch coordinates and, per parity group, its blocks and (`whole`) the flat pixel index of all
+    its patches. Only the optimizer's canvas sizes need the whole index (bounded renders index one
+    pass at a time, and an index of every patch pixel of a 4K frame would cost ~20 bytes a pixel)."""
+    key = (geom, str(device), dtype, whole)
     hit = _GEOM_CACHE.get(key)
     if hit is None:
         if len(_GEOM_CACHE) > 64:
             _GEOM_CACHE.clear()
-        hit = (_patch_coords(geom, device, dtype), _group_index(geom, device))
+        groups = []
+        for blocks in _group_blocks(geom.m):
+            index = _pass_index(geom, blocks, 0, geom.ph, device) if whole else None
+            groups.append((blocks, torch.tensor(blocks, device=device), index))
+        hit = (_patch_coords(geom, device, dtype), groups)
         _GEOM_CACHE[key] = hit
     return hit
+
+
+def _passes(nb: int, slots: int, ph: int, pw: int, bsz: int, max_elements: int | None):
+    """How one parity group of `nb` blocks is split into rendering passes: [(first block, blocks,
+    first row, rows)]. A pass holds bsz × blocks × slots × rows × pw footprint elements, at most
+    `max_elements` (None: the whole group at once); whole blocks first, then rows of one block."""
+    per_row = bsz * slots * pw
+    if max_elements is None or nb * ph * per_row <= max_elements:
+        return [(0, nb, 0, ph)]
+    blocks = max_elements // (ph * per_row)
+    if blocks >= 1:
+        return [(b, min(blocks, nb - b), 0, ph) for b in range(0, nb, blocks)]
+    rows = max(1, max_elements // per_row)
+    return [(b, 1, r, min(rows, ph - r)) for b in range(nb) for r in range(0, ph, rows)]
+
+
+def level_layers(
+    stroke_type: str,
+    params: torch.Tensor,
+    variant: torch.Tensor,
+    valid: torch.Tensor,
+    m: int,
+    margin: float,
+    height: int,
+    width: int,
+    atlas: torch.Tensor,
+    max_elements: int | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The parity-group layers of one level, one at a time (see `render_level`)."""
+    spec = spec_for(stroke_type)
+    geom = level_geometry(m, float(margin), int(height), int(width))
+    dtype = params.dtype
+    (X, Y), groups = _cached_level_tensors(geom, params.device, dtype, whole=max_elements is None)
+    bsz, slots = params.shape[0], params.shape[2]
+    hp, wp = geom.padded
+    inplace = not torch.is_grad_enabled()
+    for block_list, blocks, index in groups:
+        color_layer = torch.zeros(bsz, 3, hp * wp, device=params.device, dtype=dtype)
+        logt_layer = torch.zeros(bsz, 1, hp * wp, device=params.device, dtype=dtype)
+        for b0, nsel, r0, rows in _passes(len(blocks), slots, geom.ph, geom.pw, bsz, max_elements):
+            sel = blocks[b0 : b0 + nsel]
+            p = params[:, sel]
+            # invalid slots: alpha 0 (folded into the alpha parameter, a small tensor)
+            masked = (p[..., spec.alpha] * valid[:, sel]).unsqueeze(-1)
+            p = torch.cat((p[..., : spec.alpha], masked, p[..., spec.alpha + 1 :]), dim=-1)
+            xs, ys = X[sel][None, :, None], Y[sel][:, r0 : r0 + rows][None, :, None]
+            alpha, t = footprint(spec, p, variant[:, sel], xs, ys, height, width, atlas)
+            del xs, ys
+            c0, c1 = stroke_colors(spec, p)
+            color, logt = composite(alpha, t, c0, c1)  # (B, nsel, 3, rows, pw), (B, nsel, 1, rows, pw)
+            del alpha, t
+            if index is not None:
+                sub = index
+            else:
+                sub = _pass_index(geom, block_list[b0 : b0 + nsel], r0, rows, params.device)
+            color = color.permute(0, 2, 1, 3, 4).reshape(bsz, 3, -1)
+            logt = logt.permute(0, 2, 1, 3, 4).reshape(bsz, 1, -1)
+            if inplace:
+                color_layer.index_add_(2, sub, color)
+                logt_layer.index_add_(2, sub, logt)
+            else:
+                color_layer = color_layer.index_add(2, sub, color)
+                logt_layer = logt_layer.index_add(2, sub, logt)
+            del color, logt
+        sl = (slice(None), slice(None), slice(geom.pad_y, geom.pad_y + height), slice(geom.pad_x, geom.pad_x + width))
+        yield color_layer.view(bsz, 3, hp, wp)[sl], logt_layer.view(bsz, 1, hp, wp)[sl]
+        del color_layer, logt_layer
 
 
 def render_level(
@@ -313,46 +385,21 @@ def render_level(
     height: int,
     width: int,
     atlas: torch.Tensor,
-    block_chunk: int | None = None,
+    max_elements: int | None = None,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Render one level of the grid into its parity-group layers.
 
     params (B, m*m, K, D), variant (B, m*m, K) int, valid (B, m*m, K) {0,1}.
     Returns [(premultiplied colour (B,3,H,W), log transmittance (B,1,H,W)), ...] in paint order.
-    `block_chunk` bounds memory when rendering without gradients (blocks per pass).
+    `max_elements` bounds memory when rendering without gradients: footprint elements (frames ×
+    stroke slots × patch pixels) per pass; a group is then rendered a few blocks, or a few rows of
+    one block, at a time (the same pixels either way: every pixel is composited over all its strokes
+    in one pass). `level_layers` yields the layers one at a time instead (less memory).
     """
-    spec = spec_for(stroke_type)
-    geom = level_geometry(m, float(margin), int(height), int(width))
-    dtype = params.dtype
-    (X, Y), groups = _cached_level_tensors(geom, params.device, dtype)
-    bsz = params.shape[0]
-    hp, wp = geom.padded
-    layers = []
-    for blocks, idx in groups:
-        chunks = [blocks] if block_chunk is None else list(torch.split(blocks, block_chunk))
-        color_layer = torch.zeros(bsz, 3, hp * wp, device=params.device, dtype=dtype)
-        logt_layer = torch.zeros(bsz, 1, hp * wp, device=params.device, dtype=dtype)
-        npix = geom.ph * geom.pw
-        start = 0
-        for sel in chunks:
-            p = params[:, sel]
-            # invalid slots: alpha 0 (folded into the alpha parameter, a small tensor)
-            masked = (p[..., spec.alpha] * valid[:, sel]).unsqueeze(-1)
-            p = torch.cat((p[..., : spec.alpha], masked, p[..., spec.alpha + 1 :]), dim=-1)
-            xs, ys = X[sel][None, :, None], Y[sel][None, :, None]
-            alpha, t = footprint(spec, p, variant[:, sel], xs, ys, height, width, atlas)
-            c0, c1 = stroke_colors(spec, p)
-            color, logt = composite(alpha, t, c0, c1)  # (B, nb, 3, ph, pw), (B, nb, 1, ph, pw)
-            sub = idx[start * npix : (start + len(sel)) * npix]
-            start += len(sel)
-            color_layer = color_layer.index_add(2, sub, color.permute(0, 2, 1, 3, 4).reshape(bsz, 3, -1))
-            logt_layer = logt_layer.index_add(2, sub, logt.permute(0, 2, 1, 3, 4).reshape(bsz, 1, -1))
-        sl = (slice(None), slice(None), slice(geom.pad_y, geom.pad_y + height), slice(geom.pad_x, geom.pad_x + width))
-        layers.append((color_layer.view(bsz, 3, hp, wp)[sl], logt_layer.view(bsz, 1, hp, wp)[sl]))
-    return layers
+    return list(level_layers(stroke_type, params, variant, valid, m, margin, height, width, atlas, max_elements))
 
 
-def apply_layers(canvas: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+def apply_layers(canvas: torch.Tensor, layers: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """Composite layers (in order) over `canvas` (B,3,H,W)."""
     for color, logt in layers:
         canvas = color + torch.exp(logt) * canvas

@@ -184,6 +184,11 @@ def seed_strokes(
     return project(p, block_bounds(spec, m, target.device))
 
 
+def level_slots(m: int, strokes: int, slot_slack: float) -> int:
+    """Stroke slots per block of an m×m level of `strokes` strokes (ceil of slack × the mean share)."""
+    return max(1, int(math.ceil(slot_slack * strokes / (m * m))))
+
+
 def init_level(
     spec: StrokeSpec,
     target: torch.Tensor,
@@ -198,7 +203,7 @@ def init_level(
     `slot_slack` × their mean share, and strokes partly by their error (`adaptive`)."""
     bsz = target.shape[0]
     nb = m * m
-    slots = max(1, int(math.ceil(slot_slack * strokes / nb)))
+    slots = level_slots(m, strokes, slot_slack)
     err = (canvas - target).abs().sum(dim=1, keepdim=True)
     block_err = F.adaptive_avg_pool2d(err, (m, m)).reshape(bsz, nb).cpu().numpy()
     counts = np.stack([allocate(strokes, block_err[b], slots, adaptive) for b in range(bsz)])

@@ -14,11 +14,10 @@ import numpy as np
 import torch
 
 from vidstyle.methods.paint.brushes import texture_atlas
-from vidstyle.methods.paint.renderer import apply_layers, render_level
+from vidstyle.methods.paint.memory import render_max_elements
+from vidstyle.methods.paint.renderer import apply_layers, level_layers
 from vidstyle.methods.paint.strokes import StrokeLevel, StrokeSet
 from vidstyle.tensors import to_uint8
-
-RENDER_BUDGET = 4e6  # patch pixels per pass when rendering without gradients (bounds memory)
 
 
 @dataclass
@@ -66,9 +65,9 @@ def unstack_levels(levels: Sequence[LevelTensors], templates: Sequence[StrokeSet
     return sets
 
 
-def block_chunk(height: int, width: int) -> int:
-    """Blocks per rendering pass that keep a no-gradient render within RENDER_BUDGET."""
-    return max(1, int(RENDER_BUDGET // max(1, height * width // 4)))
+def slots(levels: Sequence[LevelTensors]) -> list[tuple[int, int]]:
+    """[(m, stroke slots per block)] of each level: what memory estimates need."""
+    return [(lv.grid, int(lv.params.shape[2])) for lv in levels]
 
 
 def render_levels(
@@ -79,28 +78,46 @@ def render_levels(
     width: int,
     margin: float,
     atlas: torch.Tensor,
-    chunk: int | None = None,
+    max_elements: int | None = None,
 ) -> torch.Tensor:
-    """Composite every level over the background (B, 3): (B, 3, H, W)."""
+    """Composite every level over the background (B, 3): (B, 3, H, W).
+
+    `max_elements` (no gradients only): footprint elements per pass (see `memory.render_max_elements`)."""
     bsz = background.shape[0]
     canvas = background.reshape(bsz, 3, 1, 1).expand(bsz, 3, height, width)
+    inplace = not torch.is_grad_enabled()
+    if inplace:
+        canvas = canvas.contiguous()
     for lv in levels:
-        level = render_level(stroke_type, lv.params, lv.variant, lv.valid, lv.grid, margin, height, width, atlas, chunk)
-        canvas = apply_layers(canvas, level)
+        layers = level_layers(
+            stroke_type, lv.params, lv.variant, lv.valid, lv.grid, margin, height, width, atlas, max_elements
+        )
+        if not inplace:
+            canvas = apply_layers(canvas, layers)
+            continue
+        for color, logt in layers:  # the same sums as apply_layers, without full-frame temporaries
+            canvas.mul_(logt.exp_()).add_(color)
     return canvas
 
 
 def render_sets(
-    sets: Sequence[StrokeSet], height: int | None = None, width: int | None = None, device: str | torch.device = "cpu"
+    sets: Sequence[StrokeSet],
+    height: int | None = None,
+    width: int | None = None,
+    device: str | torch.device = "cpu",
+    memory_per_worker: str | int | None = None,
 ) -> list[np.ndarray]:
-    """Render stroke sets (same structure) at any size → RGB uint8 arrays. Default: the painted size."""
+    """Render stroke sets (same structure) at any size → RGB uint8 arrays. Default: the painted size.
+
+    Rendering passes are sized to `memory_per_worker` (bytes, a size such as '2GiB', or None / 'auto')."""
     first = sets[0]
     height = height or first.height
     width = width or first.width
+    device = torch.device(device)
     atlas = texture_atlas(first.stroke_type, device)
     background = torch.from_numpy(np.stack([s.background for s in sets])).float().to(device)
     levels = stack_levels(sets, device)
-    chunk = block_chunk(height, width)
+    chunk = render_max_elements(slots(levels), len(sets), height, width, first.margin, device, memory_per_worker)
     with torch.no_grad():
         canvas = render_levels(first.stroke_type, levels, background, height, width, first.margin, atlas, chunk)
     return [to_uint8(c) for c in canvas]

@@ -31,9 +31,10 @@ from vidstyle.errors import ConfigError
 from vidstyle.events import EventCallback
 from vidstyle.geometry import fit_within, image_size
 from vidstyle.methods.base import FrameContext, FrameResult, Regions, StylizerInfo, composite_kept
+from vidstyle.methods.paint.memory import render_max_elements
 from vidstyle.methods.paint.painting import FrameProgress, Painter
 from vidstyle.methods.paint.settings import PaintSettings
-from vidstyle.methods.paint.stroke_tensors import LevelTensors, block_chunk, render_levels, stack_levels
+from vidstyle.methods.paint.stroke_tensors import LevelTensors, render_levels, slots, stack_levels
 from vidstyle.methods.paint.strokes import StrokeSet
 from vidstyle.methods.paint.style import StyleObjective
 from vidstyle.tensors import to_tensor, to_uint8
@@ -202,7 +203,9 @@ class PaintStylizer:
         painter = self.painter
         sets = painter.wrap(levels, bg, height, width)
         stacked = stack_levels(sets, self.device)
-        chunk = block_chunk(height, width)
+        chunk = render_max_elements(
+            slots(stacked), len(sets), height, width, painter.margin, self.device, self.settings.memory_per_worker
+        )
         with torch.no_grad():
             images = render_levels(
                 self.settings.stroke_type, stacked, bg, height, width, painter.margin, painter.atlas, chunk
@@ -272,6 +275,7 @@ class PaintStylizer:
             l1_weight=l1_weight,
             progress=progress,
             temporal_region=self._unkept(items, height, width),
+            network=self.objective is not None,
         )
         stats["seconds"] = time.perf_counter() - t0
         stats["warm"] = 1.0
