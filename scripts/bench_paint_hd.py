@@ -86,15 +86,15 @@ def bench_cli(args: argparse.Namespace, folder: Path) -> None:
     for size in args.sizes:
         content = content_at(frame, size, folder)
         for budget in args.budgets:
-            cmd = [str(content), "--method", "paint", "--strokes", str(args.strokes), "--size", str(size)]
+            cmd = ["image", str(content), "--method", "paint", "--strokes", str(args.strokes), "--size", str(size)]
             cmd += ["--iterations", str(args.iterations), "--config", str(config), "--memory-per-worker", budget]
             cmd += ["-o", str(folder / f"out_{size}_{budget}.png"), "--overwrite"]
             if args.styled:
                 cmd += ["--style", str(args.style)]
             code, out, seconds, rss = run_cli(cmd)
             peak = re.search(r"peak memory ([\d,.]+) MiB", out)
-            lines = [line for line in out.splitlines() if line.strip()]
-            result = "ok" if code == 0 else (lines[-1] if lines else f"exit {code}")
+            errors = [line.strip() for line in out.splitlines() if line.strip().lower().startswith("error")]
+            result = "ok" if code == 0 else (errors[-1] if errors else f"exit {code}")
             peak_text = peak.group(1) if peak else "-"
             print(
                 f"{size:>10} {budget:>8} {str(args.styled):>6} {seconds:>8.1f} {peak_text:>12} {rss:>11.0f}  {result}"
@@ -117,17 +117,15 @@ def bench_render(args: argparse.Namespace, folder: Path) -> None:
     strokes = folder / "strokes.pkl"
     strokes.write_bytes(pickle.dumps([s.to_state() for s in sets]))
     print(f"content: {source}; {args.strokes} strokes fitted on the canvas; the final render alone")
-    print(f"{'size':>10} {'budget':>8} result")
+    print(f"{'size':>10} {'budget':>8} result (peak: the render process's VmHWM)")
     for size in args.sizes:
         h, w = frame.shape[:2]
         width, height = (size, round(size * h / w)) if w >= h else (round(size * w / h), size)
         for budget in args.budgets:
             cmd = [str(Path(__file__).resolve()), "--render-job", str(strokes), str(height), str(width), budget]
             cmd += ["--threads", str(args.threads)]
-            proc = subprocess.Popen([sys.executable] + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            out = proc.stdout.read().strip() if proc.stdout else ""
-            _, status, usage = os.wait4(proc.pid, 0)
-            print(f"{f'{width}x{height}':>10} {budget:>8} {out}  max RSS {usage.ru_maxrss / 1024:.0f} MiB")
+            out = subprocess.run([sys.executable] + cmd, capture_output=True, text=True).stdout.strip()
+            print(f"{f'{width}x{height}':>10} {budget:>8} {out}")
 
 
 def render_job(path: str, height: int, width: int, budget: str, threads: int) -> None:
@@ -149,7 +147,20 @@ def render_job(path: str, height: int, width: int, budget: str, threads: int) ->
     except Exception as exc:  # a ResourceError: report it
         print(f"{type(exc).__name__}: {exc}")
         return
-    print(f"{time.perf_counter() - started:>8.1f} s, {before:.0f} MiB held before")
+    print(f"{time.perf_counter() - started:>6.1f} s, peak {high_water_mb():.0f} MiB ({before:.0f} MiB held before)")
+
+
+def high_water_mb() -> float:
+    """This process's peak resident memory since exec (VmHWM; ru_maxrss would count the parent's at fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
