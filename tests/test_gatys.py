@@ -355,7 +355,7 @@ def test_extractor_truncates_and_pools():
 
 
 def test_multiscale_later_frame_runs_its_levels_and_keeps_the_detail(style):
-    """A multiscale later frame: most iterations at half size, then full size; with a strong temporal term
+    """A multiscale later frame: most iterations at a coarser size, then full size; with a strong temporal term
     it stays as close to the warped previous frame as the classic schedule does."""
     frame = smooth_image(128, 160, seed=3)
     flow, trust = np.zeros((128, 160, 2), np.float32), np.ones((128, 160), np.float32)

@@ -231,9 +231,10 @@ def test_later_plan_classic_and_multiscale():
     from vidstyle.methods.gatys.schedule import Level, later_plan
 
     assert later_plan(640, 272, 30, "classic") == [Level(640, 272, 30)]
-    assert later_plan(640, 272, 30, "multiscale") == [Level(320, 136, 22), Level(640, 272, 8)]
+    assert later_plan(640, 272, 30, "multiscale") == [Level(160, 68, 18), Level(640, 272, 12)]
+    assert later_plan(256, 109, 30, "multiscale") == [Level(150, 64, 18), Level(256, 109, 12)]  # 64 px floor
     assert later_plan(640, 272, 1, "multiscale") == [Level(640, 272, 1)]  # nothing to split
-    assert later_plan(100, 60, 30, "multiscale") == [Level(100, 60, 30)]  # the half size would be under 64 px
+    assert later_plan(100, 60, 30, "multiscale") == [Level(100, 60, 30)]  # a coarser size would be under 64 px
     assert sum(level.iterations for level in later_plan(1280, 720, 7, "multiscale")) == 7
 
 

@@ -43,8 +43,8 @@ class GatysSettings(shared.ColdFrameSettings):
     scales: int = setting(1, "Coarse-to-fine levels for cold frames (1 = single scale).", Panel.OPTIMIZATION)
     later_schedule: str = setting(
         "classic",
-        "Later video frames: classic (every iteration at full size) | multiscale (three quarters at half size, "
-        "then full size, detail kept from the warped previous frame and the content).",
+        "Later video frames: classic (every iteration at full size) | multiscale (60% of them at a quarter of "
+        "the size, then full size; about 0.45x the time, see docs/BENCHMARKS.md).",
         Panel.VIDEO,
         scopes=(VIDEO,),
         metavar="classic|multiscale",

@@ -162,7 +162,7 @@ class GatysStylizer:
         if warm and self.settings.later_schedule != "classic":
             height, width = contents[0].shape[:2]
             levels = later_plan(width, height, iterations, self.settings.later_schedule, self.settings.scale_factor)
-            detail = self._detail(inits, masks, contents, device)
+            detail = self._detail(inits, masks, device)
         result = self.engine.optimize(
             content_batch,
             init_batch,
@@ -190,18 +190,17 @@ class GatysStylizer:
         return outputs
 
     @staticmethod
-    def _detail(inits: list[np.ndarray], trusts: list[np.ndarray], contents: list[np.ndarray], device) -> Detail:
-        """What a multiscale later frame keeps at full size: where the flow is trusted, the warped previous
-        output (plus TRUSTED_CORRECTION of the coarse level's change: none by default, so the frame stays
-        as steady as the previous one); where it is not (disocclusions, moving subjects), the content's own
-        detail plus the coarse level's change — sharp, instead of an upsampled blur."""
-        mixed = [
-            init * trust[..., None] + (content.astype(np.float32) / 255.0) * (1 - trust[..., None])
-            for init, trust, content in zip(inits, trusts, contents)
-        ]
+    def _detail(inits: list[np.ndarray], trusts: list[np.ndarray], device) -> Detail:
+        """What a multiscale later frame keeps at full size: the warped previous output everywhere. Where the
+        flow is trusted it stays as it is (plus TRUSTED_CORRECTION of the coarse level's change: none by
+        default, so the frame stays as steady as the previous one); where it is not (disocclusions, moving
+        subjects) the coarse level's change is added to it, so those pixels start with the layout of this
+        frame and the painted texture of the previous one instead of an upsampled blur or the photo's detail
+        (measured: style distance 1.06× classic instead of 1.45× with the content's detail there)."""
         correction = np.stack([1.0 - (1.0 - TRUSTED_CORRECTION) * trust for trust in trusts]).astype(np.float32)
         return Detail(
-            to_tensor([m.astype(np.float32) for m in mixed], device), torch.from_numpy(correction[:, None]).to(device)
+            to_tensor([init.astype(np.float32) for init in inits], device),
+            torch.from_numpy(correction[:, None]).to(device),
         )
 
     def _kept_from_content(self, ctx: FrameContext, init: np.ndarray, content: np.ndarray) -> np.ndarray:
