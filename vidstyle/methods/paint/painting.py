@@ -36,7 +36,7 @@ from vidstyle.methods.paint.brushes import texture_atlas
 from vidstyle.methods.paint.layouts import spec_for
 from vidstyle.methods.paint.memory import check_fit
 from vidstyle.methods.paint.motion import move_strokes, reseed, warped_previous
-from vidstyle.methods.paint.renderer import apply_layers, render_level
+from vidstyle.methods.paint.renderer import apply_layers, level_layers
 from vidstyle.methods.paint.seeding import background_colour, init_level, level_slots
 from vidstyle.methods.paint.settings import PaintSettings, level_plan
 from vidstyle.methods.paint.sinkhorn import image_sinkhorn
@@ -133,7 +133,7 @@ class Painter:
             report = _begin(progress, f"paint level {li + 1}/{len(plan)}", iters)
             loss = self._optimize(levels, [len(levels) - 1], base, level_loss, iters, s.lr, report=report)
             with torch.no_grad():
-                layers = render_level(
+                layers = level_layers(
                     s.stroke_type, lv.params, lv.variant, lv.valid, m, self.margin, height, width, self.atlas
                 )
                 canvas = apply_layers(canvas, layers)
@@ -313,7 +313,7 @@ class Painter:
             mask[dims] = 1.0
 
         def render(lv: LevelTensors, params: torch.Tensor):
-            return render_level(stype, params, lv.variant, lv.valid, lv.grid, self.margin, height, width, self.atlas)
+            return level_layers(stype, params, lv.variant, lv.valid, lv.grid, self.margin, height, width, self.atlas)
 
         first = min(train)  # levels below the first trained one are fixed: composite them once
         with torch.no_grad():

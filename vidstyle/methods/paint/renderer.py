@@ -22,7 +22,7 @@ layer (premultiplied colour, log transmittance). A level is four layers, composi
 order (0,0), (0,1), (1,0), (1,1); the canonical paint order of strokes is level → group → block →
 slot, and every exporter follows it.
 
-Strokes are stored in normalized coordinates (see `brushes`), so `render_level` renders the same
+Strokes are stored in normalized coordinates (see `brushes`), so `level_layers` renders the same
 strokes at any canvas size.
 """
 
@@ -334,7 +334,15 @@ def level_layers(
     atlas: torch.Tensor,
     max_elements: int | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The parity-group layers of one level, one at a time (see `render_level`)."""
+    """Render one level of the grid into its parity-group layers, yielded one at a time in paint order.
+
+    params (B, m*m, K, D), variant (B, m*m, K) int, valid (B, m*m, K) {0,1}.
+    Yields (premultiplied colour (B,3,H,W), log transmittance (B,1,H,W)) for `apply_layers`.
+    `max_elements` bounds memory when rendering without gradients: footprint elements (frames ×
+    stroke slots × patch pixels) per pass; a group is then rendered a few blocks, or a few rows of
+    one block, at a time (the same pixels either way: every pixel is composited over all its strokes
+    in one pass).
+    """
     spec = spec_for(stroke_type)
     geom = level_geometry(m, float(margin), int(height), int(width))
     dtype = params.dtype
@@ -375,30 +383,6 @@ def level_layers(
         del color_layer, logt_layer
 
 
-def render_level(
-    stroke_type: str,
-    params: torch.Tensor,
-    variant: torch.Tensor,
-    valid: torch.Tensor,
-    m: int,
-    margin: float,
-    height: int,
-    width: int,
-    atlas: torch.Tensor,
-    max_elements: int | None = None,
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Render one level of the grid into its parity-group layers.
-
-    params (B, m*m, K, D), variant (B, m*m, K) int, valid (B, m*m, K) {0,1}.
-    Returns [(premultiplied colour (B,3,H,W), log transmittance (B,1,H,W)), ...] in paint order.
-    `max_elements` bounds memory when rendering without gradients: footprint elements (frames ×
-    stroke slots × patch pixels) per pass; a group is then rendered a few blocks, or a few rows of
-    one block, at a time (the same pixels either way: every pixel is composited over all its strokes
-    in one pass). `level_layers` yields the layers one at a time instead (less memory).
-    """
-    return list(level_layers(stroke_type, params, variant, valid, m, margin, height, width, atlas, max_elements))
-
-
 def apply_layers(canvas: torch.Tensor, layers: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """Composite layers (in order) over `canvas` (B,3,H,W)."""
     for color, logt in layers:
@@ -423,7 +407,7 @@ def render_list(
     in parallel per pass. `background` is (B,3) colours or a (B,3,H,W) canvas to paint over
     (default white). `clip` (B, N, 4) normalized boxes x0, y0, x1, y1 (None: no clipping).
     This is the general path (process animation, single strokes, tests); painting uses
-    `render_level`, which is O(K·H·W) per level instead of O(N·H·W).
+    `level_layers`, which is O(K·H·W) per level instead of O(N·H·W).
     """
     spec = spec_for(stroke_type)
     bsz, n, _ = params.shape
