@@ -19,9 +19,8 @@ the repeats; early stop off, no host sync inside the timed loop) and prints:
 - peak memory: torch.cuda.max_memory_allocated, reset per configuration (VGG weights included);
 - seconds per later frame: a short 1280×720 clip (samples/landscape.mp4 enlarged, or --clip); its
   first frame is stylized once, then the same later frame(s), warm-started along the flow from it,
-  go through GatysStylizer with the default later iterations, once per later-frame schedule. Today
-  that is `classic` only; when GatysSettings gains a `later_schedule` field, each of its values is
-  run too (or those named by --later-schedule). Flow is computed once, outside the timing.
+  go through GatysStylizer with the default later iterations, once per later-frame schedule
+  (`classic`, `advected`, or those named by --later-schedule). Flow is computed once, outside the timing.
 
 On CPU "fp32" is fp32; on CUDA convolutions in fp32 use TF32 when torch allows it (printed).
 """
@@ -169,7 +168,7 @@ class Bench:
         return row
 
     # --- later frames ------------------------------------------------------------------------------
-    def later_frames(self, schedules: list[str | None]) -> list[str]:
+    def later_frames(self, schedules: list[str]) -> list[str]:
         from vidstyle.flow import flow_and_mask
         from vidstyle.methods.base import FrameContext
         from vidstyle.methods.gatys.settings import GatysSettings
@@ -194,9 +193,8 @@ class Bench:
             f"default later iterations {base.later_iterations}, early stop {base.early_stop:g}; "
             f"flow {flow_seconds:.2f} s/frame (not timed below)"
         ]
-        for schedule in schedules:
-            name = "classic" if schedule is None else schedule
-            settings = base if schedule is None else dataclasses.replace(base, later_schedule=schedule)
+        for name in schedules:
+            settings = dataclasses.replace(base, later_schedule=name)
             try:
                 stylizer = GatysStylizer(self.engine(settings))
                 ctx = FrameContext(1, frames[1], flow=flows[0][0], mask=flows[0][1], iterations=2)
@@ -248,33 +246,14 @@ def read_clip(path: str, count: int) -> list[np.ndarray]:
     return frames
 
 
-def later_schedules(requested: str | None) -> list[str | None]:
-    """The later-frame procedures to compare: None is today's (classic) when GatysSettings has no choice yet."""
-    from vidstyle.methods.gatys import settings as gatys_settings
+def later_schedules(requested: str | None) -> list[str]:
+    """The later-frame schedules to compare, classic (the baseline) first; an unknown name fails in one line."""
+    from vidstyle.methods.gatys.settings import LATER_SCHEDULES, GatysSettings
 
-    field = next((f for f in dataclasses.fields(gatys_settings.GatysSettings) if f.name == "later_schedule"), None)
-    if field is None:
-        if requested and set(requested.split(",")) != {"classic"}:
-            raise ConfigError(
-                f"--later-schedule {requested}: GatysSettings has no later_schedule setting yet; only classic exists"
-            )
-        return [None]
-    if requested:
-        chosen = list(dict.fromkeys(requested.split(",")))
-        for value in chosen:  # an unknown name: the setting's own one-line message, before anything runs
-            dataclasses.replace(gatys_settings.GatysSettings(), later_schedule=value).validate()
-        return chosen
-    values: list[str] = []
-    for name in ("LATER_SCHEDULES", "SCHEDULES"):
-        values = list(getattr(gatys_settings, name, ()) or ())
-        if values:
-            break
-    if not values:
-        info = field.metadata.get("option")
-        metavar = getattr(info, "metavar", None) or ""
-        values = [v for v in metavar.split("|") if v]
-    values = values or [field.default]
-    return sorted(dict.fromkeys(values), key=lambda v: v != "classic")  # classic first, the baseline
+    chosen = list(dict.fromkeys(requested.split(","))) if requested else list(LATER_SCHEDULES)
+    for value in chosen:  # the setting's own one-line message, before anything runs
+        dataclasses.replace(GatysSettings(), later_schedule=value).validate()
+    return sorted(chosen, key=lambda v: v != "classic")
 
 
 def peak_tflops(args: argparse.Namespace, device: torch.device) -> tuple[float | None, str]:
@@ -328,7 +307,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--later-schedule",
         default=None,
-        help="comma-separated later_schedule values (default: every value, once the setting exists)",
+        help="comma-separated later_schedule values (default: every one)",
     )
     parser.add_argument(
         "--compile-backend",

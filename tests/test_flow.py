@@ -266,3 +266,45 @@ def test_resize_flow_scales_vectors():
     same = F.resize_flow(flow, H, W)
     np.testing.assert_array_equal(same, flow)
     assert same is not flow
+
+
+def test_advect_residual_moves_the_stylization_not_the_input():
+    """Hand-computed: the residual output − input moves along the flow; this frame's own input stays put."""
+    content_prev = np.zeros((4, 6, 3), np.uint8)
+    content_prev[:, 1] = 255  # a white column at x = 1
+    output_prev = np.full((4, 6, 3), 0.25, np.float32)  # stylization: +0.25 everywhere but the white column
+    output_prev[:, 1] = 0.5  # there: −0.5
+    content = np.full((4, 6, 3), 51, np.uint8)  # this frame's input: 0.2 everywhere
+    # zero flow: content + (output_prev − content_prev)
+    out = F.advect_residual(output_prev, content_prev, content, np.zeros((4, 6, 2), np.float32))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[0, :, 0], [0.45, 0.0, 0.45, 0.45, 0.45, 0.45], atol=1e-6)  # 0.2 − 0.5 clips at 0
+    # the picture moved right by 2 px: this frame reads the residual at x − 2
+    out = F.advect_residual(output_prev, content_prev, content, F.translate_flow(4, 6, -2.0, 0.0))
+    np.testing.assert_allclose(out[0, :, 0], [0.45, 0.45, 0.45, 0.0, 0.45, 0.45], atol=1e-6)
+    # a linear ramp of residual, half a pixel: interpolated exactly (bicubic reproduces lines), the input not moved
+    ramp = np.tile(np.arange(6, dtype=np.float32)[None, :, None] * 0.05, (4, 1, 3))
+    out = F.advect_residual(ramp, np.zeros_like(content), content, F.translate_flow(4, 6, -0.5, 0.0))
+    np.testing.assert_allclose(out[0, 2:5, 0], 0.2 + (np.arange(2, 5) - 0.5) * 0.05, atol=2e-3)
+
+
+def test_cubic_warp_keeps_fine_detail_that_bilinear_blurs():
+    stripes = np.tile(np.array([0, 0, 1, 1], np.float32), 8)[None, :].repeat(8, 0)  # a 4-pixel period
+    half = F.translate_flow(8, 32, 0.5, 0.0)
+    inner = slice(4, 28)
+    linear = F.warp(stripes, half)[:, inner].std()
+    cubic = F.warp(stripes, half, interpolation="cubic")[:, inner].std()
+    assert linear < 0.75 * stripes[:, inner].std() and cubic > 1.15 * linear
+    with pytest.raises(ValueError, match="interpolation"):
+        F.warp(stripes, half, interpolation="lanczos")
+
+
+def test_advect_residual_where_the_flow_holds_is_the_warped_output_plus_the_inputs_change():
+    rng = np.random.default_rng(0)
+    prev_in = rng.integers(0, 256, (16, 20, 3)).astype(np.uint8)
+    prev_out = rng.random((16, 20, 3), dtype=np.float32) * 0.5 + 0.25
+    flow = F.translate_flow(16, 20, 1.0, -1.0)
+    this_in = F.warp(prev_in, flow)  # exactly the previous input moved: the flow holds
+    out = F.advect_residual(prev_out, prev_in, this_in, flow)
+    expected = np.clip(F.warp(prev_out, flow), 0, 1)
+    np.testing.assert_allclose(out, expected, atol=1.5 / 255)  # uint8 rounding of the warped input only

@@ -227,35 +227,10 @@ def test_style_targets_unwritable_cache_is_only_a_miss(tmp_path, monkeypatch):
     assert set(grams) == set(LAYERS)
 
 
-def test_later_plan_classic_and_multiscale():
+def test_later_plan_classic_and_advected():
     from vidstyle.methods.gatys.schedule import Level, later_plan
 
     assert later_plan(640, 272, 30, "classic") == [Level(640, 272, 30)]
-    assert later_plan(640, 272, 30, "multiscale") == [Level(160, 68, 18), Level(640, 272, 12)]
-    assert later_plan(256, 109, 30, "multiscale") == [Level(150, 64, 18), Level(256, 109, 12)]  # 64 px floor
-    assert later_plan(640, 272, 1, "multiscale") == [Level(640, 272, 1)]  # nothing to split
-    assert later_plan(100, 60, 30, "multiscale") == [Level(100, 60, 30)]  # a coarser size would be under 64 px
-    assert sum(level.iterations for level in later_plan(1280, 720, 7, "multiscale")) == 7
-
-
-def test_carry_up_keeps_the_detail_and_adds_the_coarse_correction():
-    """x ← D + up(x − down(D)): a coarse result equal to down(D) gives D back exactly (the detail is kept)."""
-    import torch
-
-    from vidstyle.geometry import resize_tensor
-    from vidstyle.methods.gatys.loop import Detail, carry_up
-    from vidstyle.methods.gatys.schedule import Level
-
-    image = torch.rand(1, 3, 16, 24)
-    everywhere = Detail(image, torch.ones(1, 1, 16, 24))
-    coarse = resize_tensor(image, 12, 8)
-    assert torch.allclose(carry_up(coarse, Level(24, 16, 1), everywhere), image, atol=1e-6)
-    shifted = carry_up(coarse + 0.1, Level(24, 16, 1), everywhere)  # a uniform coarse change carries up as is
-    assert torch.allclose(shifted, image + 0.1, atol=1e-5)
-    left = torch.zeros(1, 1, 16, 24)
-    left[..., :12] = 1.0  # the change applies on the left only; the right keeps the detail as it is
-    half = carry_up(coarse + 0.1, Level(24, 16, 1), Detail(image, left))
-    assert torch.allclose(half[..., :10], image[..., :10] + 0.1, atol=1e-5)
-    assert torch.allclose(half[..., 14:], image[..., 14:], atol=1e-6)
-    plain = carry_up(coarse, Level(24, 16, 1), None)
-    assert not torch.allclose(plain, image, atol=1e-3)  # a plain upsample blurs
+    assert later_plan(640, 272, 30, "advected") == [Level(640, 272, 14)]  # 0.45 × 30 = 13.5, to even
+    assert later_plan(640, 272, 100, "advected") == [Level(640, 272, 45)]
+    assert later_plan(640, 272, 1, "advected") == [Level(640, 272, 1)]  # never none

@@ -120,26 +120,6 @@ class LevelOutcome:
     parts: dict[str, torch.Tensor]
 
 
-@dataclass(frozen=True)
-class Detail:
-    """What a later frame's coarse level cannot see, to carry it up with: `image` (B,3,H,W, full size) and
-    `correction` (B,1,H,W): where the coarse level's change applies (1), or `image` is kept as it is (0)."""
-
-    image: torch.Tensor
-    correction: torch.Tensor
-
-
-def carry_up(x: torch.Tensor, level: Level, detail: Detail | None) -> torch.Tensor:
-    """x at the level's size: a plain resize, or detail + correction × the resized change x − down(detail)."""
-    if detail is None or x.shape[-2:] == (level.height, level.width):
-        return resize_tensor(x, level.width, level.height)
-    image = detail.image.to(x.device)
-    here = resize_tensor(image, x.shape[-1], x.shape[-2])
-    target = resize_tensor(image, level.width, level.height)
-    weight = resize_tensor(detail.correction.to(x.device), level.width, level.height)
-    return target + weight * resize_tensor(x - here, level.width, level.height)
-
-
 class GatysEngine:
     """VGG extractor + style Grams, prepared once; then `optimize` any number of batches.
 
@@ -241,16 +221,13 @@ class GatysEngine:
         coarse_to_fine: bool = True,
         region: torch.Tensor | None = None,
         levels: Sequence[Level] | None = None,
-        detail: Detail | None = None,
     ) -> OptimizeResult:
         """Optimize B images from `init` toward `contents`' content and the style; returns [0,1] images.
 
         Coarse-to-fine levels apply to cold starts only: a warm start is already close to its answer.
         `region` (B,1,H,W in [0,1]) is each image's spatial-control mask, required when the engine
         has regions; a kept region gets no temporal term (it shows the input, not the previous output).
-        `levels` replaces the plan (a later frame's `later_plan`); with `detail` a level is carried up
-        as x ← D + c·up(x − down(D)), so what the coarse level did not see (fine texture, sharp edges)
-        comes from D, not from a blur, and the coarse change applies only where c says.
+        `levels` replaces the plan (a later frame's `later_plan`).
         """
         s = self.settings
         batch, _, height, width = contents.shape
@@ -272,7 +249,7 @@ class GatysEngine:
         stepper: Stepper | None = None
         outcome: LevelOutcome | None = None
         for index, (level, grid) in enumerate(zip(levels, grids)):
-            x = carry_up(x.detach(), level, detail)
+            x = resize_tensor(x.detach(), level.width, level.height)
             x = x.clamp(0, 1).clone().requires_grad_(True)
             content = resize_tensor(contents, level.width, level.height)
             long_side = max(level.width, level.height)

@@ -52,28 +52,23 @@ def scale_plan(width: int, height: int, scales: int, factor: float, iterations: 
     return [Level(w, h, n) for (w, h), n in zip(sizes, counts)]
 
 
-# multiscale later frames: this share of the iterations at full size, the rest at factor² (a quarter) of it.
-# Measured at 640 px on bikes.mp4 104..107 (a car drives off a cyclist, ~20 % of each frame untrusted), with
-# the warped previous output as detail: quarter 16 + full 12 gave style distance 1.06× classic, content
-# similarity −0.050, E_warp 0.61×; half 22 + full 8 gave 1.63×, −0.058, 0.63× (docs/BENCHMARKS.md).
-LATER_FULL_SHARE = 0.4
+# advected later frames run this share of --later-iterations (all at full size). Measured at 640 px on bikes.mp4
+# 104..107 (a car drives off a cyclist) after a near-converged first frame: 14 of 30 iterations from the advected
+# start gave style distance 0.77×, E_warp 0.99× and content similarity −0.033 against classic's 30
+# (docs/BENCHMARKS.md); from the plain warped start, 15 gave 1.08×, 0.53× and −0.063.
+ADVECTED_SHARE = 0.45
 
 
-def later_plan(width: int, height: int, iterations: int, schedule: str, factor: float = 0.5) -> list[Level]:
-    """Levels of a warm-started (later) frame: `classic` runs every iteration at full size; `multiscale` runs
-    most of them at factor² × the size (1/16 of the cost each at 0.5) and the last share at full size.
-
-    The warm start is already right where the flow is trusted; the coarse level only lays out what the flow
-    cannot carry (disocclusions, moving subjects) and costs little, so most of the budget goes to full-size
-    iterations, which make the detail. The same Level notion as `scale_plan` for cold frames.
-    """
-    floor = min(1.0, MIN_SCALE_SIDE / min(height, width))
-    f = max(factor * factor, floor)
-    small = (round(width * f), round(height * f))
-    if schedule == "classic" or iterations < 2 or small == (width, height):
+def later_plan(width: int, height: int, iterations: int, schedule: str) -> list[Level]:
+    """Levels of a warm-started (later) frame: `classic` runs `iterations` at full size; `advected` starts from
+    a closer point (the stylizer's `_warm_start`) and runs ADVECTED_SHARE of them. One level each: a coarse
+    level does not pay on a warm frame, whose start is already right at coarse scales; where the flow is
+    trusted its change must not apply anyway (it would unsteady the frame), and the untrusted parts start
+    from this frame's own input (measured: a quarter-size level before 12 full-size iterations gave the
+    same style and 0.010 lower content similarity than 14 full-size ones)."""
+    if schedule == "classic":
         return [Level(width, height, iterations)]
-    full = max(1, round(iterations * LATER_FULL_SHARE))
-    return [Level(*small, iterations - full), Level(width, height, full)]
+    return [Level(width, height, max(1, round(iterations * ADVECTED_SHARE)))]
 
 
 def minimum_side(settings: GatysSettings) -> int:

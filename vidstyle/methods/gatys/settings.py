@@ -18,7 +18,7 @@ from vidstyle.device import PRECISIONS
 TV_SCALE = 1e4
 LAPLACIAN_SCALE = 1e2
 OPTIMIZERS = ("lbfgs", "adam")
-LATER_SCHEDULES = ("classic", "multiscale")
+LATER_SCHEDULES = ("classic", "advected")
 POOLINGS = ("max", "avg")
 MAX_LONG_SIDE = 4096
 
@@ -43,11 +43,12 @@ class GatysSettings(shared.ColdFrameSettings):
     scales: int = setting(1, "Coarse-to-fine levels for cold frames (1 = single scale).", Panel.OPTIMIZATION)
     later_schedule: str = setting(
         "classic",
-        "Later video frames: classic (every iteration at full size) | multiscale (60% of them at a quarter of "
-        "the size, then full size; about 0.45x the time, see docs/BENCHMARKS.md).",
+        "Later video frames: classic (start from the previous output warped along the flow, run "
+        "--later-iterations) | advected (start from the previous frame's stylization moved onto this frame, "
+        "run 45% of them; see docs/BENCHMARKS.md).",
         Panel.VIDEO,
         scopes=(VIDEO,),
-        metavar="classic|multiscale",
+        metavar="classic|advected",
     )
     scale_factor: float = setting(0.5, "Size ratio between coarse-to-fine levels.", Panel.OPTIMIZATION, cli=False)
     early_stop: float = setting(
