@@ -154,9 +154,7 @@ def _check_flow(flow: np.ndarray) -> np.ndarray:
     return flow
 
 
-def warp(
-    image: np.ndarray, flow: np.ndarray, border: str = "replicate", interpolation: str = "linear"
-) -> np.ndarray:
+def warp(image: np.ndarray, flow: np.ndarray, border: str = "replicate", interpolation: str = "linear") -> np.ndarray:
     """Sample ``image`` at ``x + flow(x)`` (bilinear, or bicubic): ``out(x) = image(x + flow(x))``.
 
     ``image`` is ``H×W`` or ``H×W×C`` (any C, uint8 or float); ``flow`` is ``H×W×2`` on the output

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from vidstyle.errors import ConfigError
 
 if TYPE_CHECKING:
-
     from vidstyle.methods.gatys.settings import GatysSettings
 
 MIN_SCALE_SIDE = 64  # coarse levels and style targets are never smaller than this on the short side

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from vidstyle.methods.registry import MethodSpec
 
 METHOD = "gatys"
+
+
 @dataclass
 class GatysState:
     """Carried from frame to frame in a chain: the raw optimized output (before colour preservation) and,
