@@ -276,15 +276,16 @@ def test_advect_residual_moves_the_stylization_not_the_input():
     output_prev[:, 1] = 0.5  # there: −0.5
     content = np.full((4, 6, 3), 51, np.uint8)  # this frame's input: 0.2 everywhere
     # zero flow: content + (output_prev − content_prev)
-    out = F.advect_residual(output_prev, content_prev, content, np.zeros((4, 6, 2), np.float32))
+    untrusted = np.zeros((4, 6), np.float32)
+    out = F.advect_residual(output_prev, content_prev, content, np.zeros((4, 6, 2), np.float32), untrusted)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out[0, :, 0], [0.45, 0.0, 0.45, 0.45, 0.45, 0.45], atol=1e-6)  # 0.2 − 0.5 clips at 0
     # the picture moved right by 2 px: this frame reads the residual at x − 2
-    out = F.advect_residual(output_prev, content_prev, content, F.translate_flow(4, 6, -2.0, 0.0))
+    out = F.advect_residual(output_prev, content_prev, content, F.translate_flow(4, 6, -2.0, 0.0), untrusted)
     np.testing.assert_allclose(out[0, :, 0], [0.45, 0.45, 0.45, 0.0, 0.45, 0.45], atol=1e-6)
     # a linear ramp of residual, half a pixel: interpolated exactly (bicubic reproduces lines), the input not moved
     ramp = np.tile(np.arange(6, dtype=np.float32)[None, :, None] * 0.05, (4, 1, 3))
-    out = F.advect_residual(ramp, np.zeros_like(content), content, F.translate_flow(4, 6, -0.5, 0.0))
+    out = F.advect_residual(ramp, np.zeros_like(content), content, F.translate_flow(4, 6, -0.5, 0.0), untrusted)
     np.testing.assert_allclose(out[0, 2:5, 0], 0.2 + (np.arange(2, 5) - 0.5) * 0.05, atol=2e-3)
 
 
@@ -299,12 +300,17 @@ def test_cubic_warp_keeps_fine_detail_that_bilinear_blurs():
         F.warp(stripes, half, interpolation="lanczos")
 
 
-def test_advect_residual_where_the_flow_holds_is_the_warped_output_plus_the_inputs_change():
+def test_advect_residual_is_the_moved_output_where_trusted_and_the_moved_residual_where_not():
     rng = np.random.default_rng(0)
     prev_in = rng.integers(0, 256, (16, 20, 3)).astype(np.uint8)
     prev_out = rng.random((16, 20, 3), dtype=np.float32) * 0.5 + 0.25
+    this_in = rng.integers(0, 256, (16, 20, 3)).astype(np.uint8)  # nothing like the previous input
     flow = F.translate_flow(16, 20, 1.0, -1.0)
-    this_in = F.warp(prev_in, flow)  # exactly the previous input moved: the flow holds
-    out = F.advect_residual(prev_out, prev_in, this_in, flow)
-    expected = np.clip(F.warp(prev_out, flow), 0, 1)
-    np.testing.assert_allclose(out, expected, atol=1.5 / 255)  # uint8 rounding of the warped input only
+    trust = np.zeros((16, 20), np.float32)
+    trust[:, :10] = 1.0
+    out = F.advect_residual(prev_out, prev_in, this_in, flow, trust)
+    moved = np.clip(F.warp(prev_out, flow, interpolation="cubic"), 0, 1)
+    np.testing.assert_allclose(out[:, :10], moved[:, :10], atol=1e-6)  # trusted: the previous output, moved
+    residual = F.warp(prev_out - prev_in / 255.0, flow, interpolation="cubic")
+    expected = np.clip(this_in / 255.0 + residual, 0, 1)
+    np.testing.assert_allclose(out[:, 10:], expected[:, 10:], atol=1e-5)  # untrusted: this input + the residual

@@ -374,25 +374,25 @@ def test_advected_later_frame_runs_its_share_and_stays_steady(style):
 
 def test_advected_starts_a_later_frame_from_the_moved_stylization_on_this_frames_input(style):
     """With no loss to move the pixels (all weights 0), a later frame's output is its warm start: `classic`
-    shows the previous output warped along the flow (a moved square stays where it was, since the flow says
-    nothing moved), `advected` this frame's input plus the previous frame's stylization (the square is
-    where this frame has it)."""
+    shows the previous output warped along the flow (a moved square stays where it was: the flow says nothing
+    moved), `advected`, where that flow is not trusted, this frame's input plus the previous frame's
+    stylization (the square is where this frame has it)."""
     first_frame = np.full((64, 96, 3), 200, np.uint8)
     first_frame[16:40, 8:32] = 40
     moved = np.full((64, 96, 3), 200, np.uint8)
     moved[16:40, 48:72] = 40
-    flow, trust = np.zeros((64, 96, 2), np.float32), np.ones((64, 96), np.float32)
+    flow, untrusted = np.zeros((64, 96, 2), np.float32), np.zeros((64, 96), np.float32)  # the flow is wrong
     zero = dict(content_weight=0.0, style_weight=0.0, tv_weight=0.0, temporal_weight=0.0)
     for schedule in ("classic", "advected"):
         stylizer = make_stylizer(style, later_schedule=schedule, iterations=3, later_iterations=1, size=96)
         first = stylizer.stylize(FrameContext(0, first_frame), None)
         assert first.state.content is not None and np.array_equal(first.state.content, first_frame)
         stylizer.engine.settings = dataclasses.replace(stylizer.engine.settings, **zero)
-        second = stylizer.stylize(FrameContext(1, moved, flow=flow, mask=trust), first.state).image
+        second = stylizer.stylize(FrameContext(1, moved, flow=flow, mask=untrusted), first.state).image
         if schedule == "classic":
             expected = first.state.previous
         else:
-            expected = advect_residual(first.state.previous, first_frame, moved, flow)
+            expected = advect_residual(first.state.previous, first_frame, moved, flow, untrusted)
         assert np.abs(second.astype(np.float32) / 255 - expected).max() <= 1 / 255
         dark_right = second[16:40, 48:72].mean() < second[16:40, 8:32].mean()
         assert dark_right == (schedule == "advected")

@@ -197,21 +197,23 @@ def warp(image: np.ndarray, flow: np.ndarray, border: str = "replicate", interpo
 
 
 def advect_residual(
-    output_prev: np.ndarray, content_prev: np.ndarray, content: np.ndarray, flow: np.ndarray
+    output_prev: np.ndarray, content_prev: np.ndarray, content: np.ndarray, flow: np.ndarray, trust: np.ndarray
 ) -> np.ndarray:
-    """The previous frame's stylization, moved along the flow onto this frame's own pixels (float32 in [0, 1]).
+    """The previous frame's stylization moved along the flow onto this frame (float32 in [0, 1]).
 
-    ``clip(content + warp(output_prev − content_prev, flow, cubic))``: what the style changed in the
-    previous frame (its residual over its input), carried to this frame and added to this frame's input.
-    Where the flow holds, it is ``warp(output_prev)`` plus the input's own change since the previous frame
-    (new light, the detail a warp blurs); where it does not (disocclusions, moving subjects) this frame's
-    subject shows through instead of the previous frame's pixels dragged into place. Bicubic, because a
-    chain warps every frame again: bilinear sampling blurs the brush strokes a little more each time.
-    ``output_prev`` is float in [0, 1]; the contents are uint8 (or float in [0, 255]).
+    ``clip(warp(output_prev) + (1 − trust)·(content − warp(content_prev)))``, warped bicubic. Where the
+    flow is trusted (``trust`` = 1) this is the previous output moved, as steady as it can be. Where it is
+    not (disocclusions, moving subjects) it is ``content + warp(output_prev − content_prev)``: what the
+    style changed in the previous frame (its residual over its input) on top of this frame's own input,
+    so the subject shows through instead of the previous frame's pixels dragged into place. Bicubic,
+    because a chain warps every frame again: bilinear sampling blurs the brush strokes a little more each
+    time. ``output_prev`` is float in [0, 1]; the contents are uint8 (or float in [0, 255]); ``trust`` H×W.
     """
-    residual = np.asarray(output_prev, np.float32) - np.asarray(content_prev, np.float32) / 255.0
-    moved = warp(residual, flow, interpolation="cubic")
-    return np.clip(np.asarray(content, np.float32) / 255.0 + moved, 0.0, 1.0).astype(np.float32)
+    moved_output = warp(np.asarray(output_prev, np.float32), flow, interpolation="cubic")
+    moved_input = warp(np.asarray(content_prev, np.float32) / 255.0, flow, interpolation="cubic")
+    change = np.asarray(content, np.float32) / 255.0 - moved_input  # what the flow does not explain
+    untrusted = 1.0 - np.asarray(trust, np.float32)[..., None]
+    return np.clip(moved_output + untrusted * change, 0.0, 1.0).astype(np.float32)
 
 
 def warp_torch(images, flows, border: str = "replicate"):
