@@ -52,9 +52,9 @@ def scale_plan(width: int, height: int, scales: int, factor: float, iterations: 
 
 
 # advected later frames run this share of --later-iterations (all at full size). Measured at 640 px on bikes.mp4
-# 104..107 (a car drives off a cyclist) after a near-converged first frame: 14 of 30 iterations from the advected
-# start gave style distance 0.77×, E_warp 0.99× and content similarity −0.033 against classic's 30
-# (docs/BENCHMARKS.md); from the plain warped start, 15 gave 1.08×, 0.53× and −0.063.
+# 104..114 (a car drives off a cyclist): 14 of 30 iterations from the advected start gave E_warp 0.88x, style
+# distance 0.85x and content similarity -0.012 against classic's 30; at 1280 px over 2 frames content was
+# -0.054 (docs/BENCHMARKS.md). From the plain warped start, 15 gave content -0.063.
 ADVECTED_SHARE = 0.45
 
 
