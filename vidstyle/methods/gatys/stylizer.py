@@ -136,8 +136,11 @@ class GatysStylizer:
         contents = [self.prepare_content(ctx.frame) for ctx, _ in batch]
         terms: list[TemporalTerm] = []
         if warm:
-            warped = [self._warm_start(ctx, state, content) for (ctx, state), content in zip(batch, contents)]
             masks = [_trusted(ctx.mask, ctx.frame) for ctx, _ in batch]
+            warped = [
+                self._warm_start(ctx, state, content, trust)
+                for (ctx, state), content, trust in zip(batch, contents, masks)
+            ]
             for i, ((ctx, state), content) in enumerate(zip(batch, contents)):
                 if state.kept is not None:
                     # uncovered where a kept subject was: start from the content, with no pull to the past
@@ -189,7 +192,7 @@ class GatysStylizer:
             outputs.append(FrameResult(image=image_out, state=state, stats=stats, reference=reference))
         return outputs
 
-    def _warm_start(self, ctx: FrameContext, state: GatysState, content: np.ndarray) -> np.ndarray:
+    def _warm_start(self, ctx: FrameContext, state: GatysState, content: np.ndarray, trust: np.ndarray) -> np.ndarray:
         """Where a later frame starts, and what its temporal term holds it to. `classic`: the previous output
         warped along the flow (Ruder et al.). `advected` (`advect_residual`): the same, bicubic, where the flow
         is trusted; where it is not, the previous frame's stylization moved onto this frame's input, so that a
@@ -201,7 +204,7 @@ class GatysStylizer:
 
         if self.settings.later_schedule == "classic" or state.content is None or state.content.shape != content.shape:
             return warp(state.previous, ctx.flow).astype(np.float32)
-        return advect_residual(state.previous, state.content, content, ctx.flow, _trusted(ctx.mask, ctx.frame))
+        return advect_residual(state.previous, state.content, content, ctx.flow, trust)
 
     def _kept_from_content(self, ctx: FrameContext, init: np.ndarray, content: np.ndarray) -> np.ndarray:
         """A kept region starts where it is held (the content): its stiff hold term then starts at zero
