@@ -75,3 +75,26 @@ def test_fit_estimate_grows_with_canvas_and_strokes():
     assert memory.fit_bytes(plan, 2, 36, 64, settings.margin) > small
     assert memory.fit_bytes(plan, 1, 36, 64, settings.margin, network=True) > small
     assert bg.shape == (1, 3)
+
+
+@pytest.mark.parametrize("kind", ["oil", "bezier"])
+def test_painting_process_in_passes_gives_the_same_frames(kind):
+    """Fewer strokes per pass, then bands of rows: every frame of the animation within float rounding."""
+    from vidstyle.methods.paint.export import painting_process
+
+    strokes = _random_set(kind, 40, 56, seed=6)
+    whole = list(painting_process(strokes, strokes_per_frame=9))
+    for max_elements in (40 * 56 * 3, 56 * 7, 1):  # 3 strokes a pass; 7 rows; one row
+        parts = list(painting_process(strokes, strokes_per_frame=9, max_elements=max_elements))
+        assert len(parts) == len(whole)
+        assert max(np.abs(a.astype(int) - b).max() for a, b in zip(parts, whole)) <= 1, max_elements
+
+
+def test_process_elements_fit_the_budget_or_refuse():
+    cpu = torch.device("cpu")
+    held = memory.in_use(cpu)
+    fixed = memory.RENDER_PIXEL_BYTES * 1080 * 1920
+    elements = memory.process_elements(1080, 1920, cpu, held + fixed + 2**24)
+    assert 1920 <= elements <= 2**24 // memory.FOOTPRINT_BYTES
+    with pytest.raises(ResourceError, match="--memory-per-worker"):
+        memory.process_elements(1080, 1920, cpu, "1MiB")

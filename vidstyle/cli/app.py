@@ -135,7 +135,7 @@ def image(
     if spec.entry.strokes:
         from vidstyle.cli.exports import paint_exports
 
-        paint_exports(result, strokes_out, svg, process_video)
+        paint_exports(result, strokes_out, svg, process_video, spec.settings.memory_per_worker)
 
 
 def _inputs_besides(choices: opt.Choices, regions) -> list[str]:

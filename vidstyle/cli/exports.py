@@ -9,9 +9,19 @@ from vidstyle.methods.base import FrameResult
 PROCESS_SECONDS, PROCESS_FPS = 4, 30
 
 
-def paint_exports(result: FrameResult, strokes_out: Path | None, svg: Path | None, process_video: Path | None) -> None:
+def paint_exports(
+    result: FrameResult,
+    strokes_out: Path | None,
+    svg: Path | None,
+    process_video: Path | None,
+    memory_per_worker: str | None = None,
+) -> None:
+    """Writes the requested exports; the process video renders within `memory_per_worker` (on the CPU)."""
+    import torch
+
     from vidstyle.media.writer import VideoWriter
     from vidstyle.methods.paint.export import painting_process, save_strokes_json, strokes_from_state
+    from vidstyle.methods.paint.memory import process_elements
     from vidstyle.methods.paint.svg import save_svg
 
     strokes = strokes_from_state(result.state)
@@ -23,7 +33,8 @@ def paint_exports(result: FrameResult, strokes_out: Path | None, svg: Path | Non
     if process_video is not None:
         even_w, even_h = width - width % 2, height - height % 2  # libx264 with yuv420p needs even sizes
         per_frame = max(1, strokes.n_strokes // (PROCESS_SECONDS * PROCESS_FPS))
-        frames = painting_process(strokes, even_h, even_w, strokes_per_frame=per_frame)
+        passes = process_elements(even_h, even_w, torch.device("cpu"), memory_per_worker)
+        frames = painting_process(strokes, even_h, even_w, strokes_per_frame=per_frame, max_elements=passes)
         with VideoWriter(str(process_video), even_w, even_h, PROCESS_FPS, overwrite=True) as writer:
             frame = None
             for frame in frames:

@@ -131,13 +131,22 @@ def painting_process(
     strokes_per_frame: int = 10,
     device: str | torch.device = "cpu",
     include_blank: bool = True,
+    max_elements: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Frames (RGB uint8) of the painting drawn in paint order, `strokes_per_frame` strokes at a
-    time: the blank canvas first (if `include_blank`), the finished painting last."""
+    time: the blank canvas first (if `include_blank`), the finished painting last.
+
+    Every stroke is evaluated over the whole frame, so a pass holds strokes × pixels footprint
+    elements; `max_elements` (memory.process_elements) caps a pass at that many by rendering fewer
+    strokes at once, then bands of rows: the same pixels within any budget (None: 32 strokes, whole frame)."""
     if strokes_per_frame <= 0:
         raise ValueError("strokes_per_frame must be positive")
     height = int(height or strokes.height)
     width = int(width or strokes.width)
+    chunk, band = 32, height
+    if max_elements is not None:
+        chunk = max(1, min(32, max_elements // (height * width)))
+        band = max(1, min(height, max_elements // width))
     o = strokes.ordered()
     params = torch.from_numpy(o["params"]).to(device)[None]
     clip = torch.from_numpy(o["clip"]).to(device)[None]
@@ -150,7 +159,17 @@ def painting_process(
     with torch.no_grad():
         for s in range(0, n, strokes_per_frame):
             e = min(n, s + strokes_per_frame)
-            canvas = render_list(
-                strokes.stroke_type, params[:, s:e], height, width, canvas, clip[:, s:e], variant[:, s:e]
-            )
+            for r0 in range(0, height, band):
+                rows = (r0, min(height, r0 + band))
+                canvas[:, :, rows[0] : rows[1]] = render_list(
+                    strokes.stroke_type,
+                    params[:, s:e],
+                    height,
+                    width,
+                    canvas[:, :, rows[0] : rows[1]],
+                    clip[:, s:e],
+                    variant[:, s:e],
+                    chunk=chunk,
+                    rows=rows,
+                )
             yield to_uint8(canvas)

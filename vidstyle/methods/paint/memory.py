@@ -90,6 +90,12 @@ def render_max_elements(
     return int(min(PASS_ELEMENTS, room // FOOTPRINT_BYTES))
 
 
+def process_elements(height: int, width: int, device: torch.device, memory_per_worker: str | int | None = None) -> int:
+    """Footprint elements per pass of the painting-process animation (`export.painting_process`), which
+    evaluates each stroke over the whole frame: the budget's passes, the smallest being one stroke on one row."""
+    return render_max_elements([(1, 1)], 1, height, width, 0.0, device, memory_per_worker)
+
+
 def fit_elements(levels: Sequence[tuple[int, int]], batch: int, height: int, width: int, margin: float) -> int:
     """Footprint elements of one differentiated render of levels [(m, slots)] on a height×width canvas."""
     total = 0

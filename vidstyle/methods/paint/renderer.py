@@ -400,8 +400,10 @@ def render_list(
     variant: torch.Tensor | None = None,
     chunk: int = 32,
     atlas: torch.Tensor | None = None,
+    rows: tuple[int, int] | None = None,
 ) -> torch.Tensor:
-    """Render an arbitrary ordered stroke list (B, N, D) on full canvases (B,3,H,W).
+    """Render an arbitrary ordered stroke list (B, N, D) on full canvases (B,3,H,W), or on the band of
+    canvas rows [r0, r1) when `rows` is given (B,3,r1-r0,W: a pass's memory is chunk × band pixels).
 
     No block structure: every stroke is evaluated on the whole canvas, `chunk` strokes composited
     in parallel per pass. `background` is (B,3) colours or a (B,3,H,W) canvas to paint over
@@ -416,21 +418,22 @@ def render_list(
         atlas = texture_atlas(stroke_type, device)
     if background is None:
         background = torch.ones(bsz, 3, device=device, dtype=dtype)
+    r0, r1 = rows if rows is not None else (0, height)
     if background.dim() == 2:
-        canvas = background.to(dtype).reshape(bsz, 3, 1, 1).expand(bsz, 3, height, width)
+        canvas = background.to(dtype).reshape(bsz, 3, 1, 1).expand(bsz, 3, r1 - r0, width)
     else:
         canvas = background.to(dtype)
     if variant is None:
         variant = torch.zeros(bsz, n, dtype=torch.long, device=device)
-    ys = torch.arange(height, device=device, dtype=dtype) + 0.5
+    ys = torch.arange(r0, r1, device=device, dtype=dtype) + 0.5
     xs = torch.arange(width, device=device, dtype=dtype) + 0.5
-    X, Y = xs.view(1, 1, width), ys.view(1, height, 1)
+    X, Y = xs.view(1, 1, width), ys.view(1, r1 - r0, 1)
     for s in range(0, n, chunk):
         p = params[:, s : s + chunk]
         alpha, t = footprint(spec, p, variant[:, s : s + chunk], X, Y, height, width, atlas)
         if clip is not None:
             box = clip[:, s : s + chunk]
-            col, row = xs.view(1, 1, 1, width), ys.view(1, 1, height, 1)
+            col, row = xs.view(1, 1, 1, width), ys.view(1, 1, r1 - r0, 1)
             inside_x = (col >= box[..., 0, None, None] * width) & (col < box[..., 2, None, None] * width)
             inside_y = (row >= box[..., 1, None, None] * height) & (row < box[..., 3, None, None] * height)
             alpha = alpha * (inside_x & inside_y).to(dtype)
