@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
@@ -26,7 +27,7 @@ from vidstyle.geometry import resize_tensor
 from vidstyle.methods.base import Regions
 from vidstyle.methods.gatys.lbfgs import BatchedLBFGS
 from vidstyle.methods.gatys.objective import GatysObjective, RegionTerms, TemporalTerm
-from vidstyle.methods.gatys.schedule import MIN_SCALE_SIDE, Level, check_size, scale_plan
+from vidstyle.methods.gatys.schedule import MIN_SCALE_SIDE, STOP_WINDOW, Level, check_size, scale_plan
 from vidstyle.methods.gatys.settings import GatysSettings
 from vidstyle.methods.gatys.tiling import (
     Box,
@@ -112,6 +113,8 @@ class LevelRun:
     levels: int
     iterations: int
     started: float  # time.perf_counter() when the optimize call began
+    stop_after: int | None = None  # see Level: a level that stops on its own convergence
+    tolerance: float = 0.0
 
 
 @dataclass
@@ -264,7 +267,7 @@ class GatysEngine:
             else:
                 objective = self._tiled(grid, grams, content, temporal, terms)
             stepper = self._stepper(x, stepper, tiled=grid is not None)
-            run = LevelRun(index, len(levels), level.iterations, started)
+            run = LevelRun(index, len(levels), level.iterations, started, level.stop_after, level.tolerance)
             outcome = self._run_level(x, objective, stepper, run, done, on_event)
         assert outcome is not None  # scale_plan gives at least one level
         seconds = time.perf_counter() - started
@@ -339,26 +342,32 @@ class GatysEngine:
         """`run.iterations` steps on x (in place); `done` counts each image's active iterations.
 
         Every `check_every` iterations (one host sync): progress, and images whose loss fell by less
-        than `early_stop` per iteration over the window are frozen; the level ends when all are.
+        than `early_stop` per iteration over the window are frozen; the level ends when all are. A level
+        with its own stop (`run.stop_after`) checks every iteration from then on, over STOP_WINDOW.
         """
         s = self.settings
+        if run.stop_after is None:
+            earliest, tolerance, window = max(2 * s.check_every, run.iterations // 5), s.early_stop, s.check_every
+        else:
+            earliest, tolerance, window = run.stop_after, run.tolerance, STOP_WINDOW
         active = torch.ones(x.shape[0], device=x.device)
-        window_start: torch.Tensor | None = None
+        history: deque[torch.Tensor] = deque(maxlen=window + 1)  # losses of the last iterations, on the device
         outcome: LevelOutcome | None = None
         for it in range(run.iterations):
             losses, parts, grad = objective.loss_and_grad(x, it)
             outcome = LevelOutcome(losses, parts)
             stepper.step(x, grad, active)
             done += active
-            last = it == run.iterations - 1
-            if (it + 1) % s.check_every and not last:
-                continue
             current = losses.detach()
-            if window_start is not None and s.early_stop > 0 and it + 1 >= max(2 * s.check_every, run.iterations // 5):
-                relative = (window_start - current) / window_start.abs().clamp_min(1e-12)
-                active = active * (relative > s.early_stop * s.check_every).float()
-            window_start = current
-            if on_event is not None:
+            history.append(current)
+            last = it == run.iterations - 1
+            stopping = run.stop_after is not None and it + 1 >= earliest
+            if (it + 1) % s.check_every and not last and not stopping:
+                continue
+            if tolerance > 0 and it + 1 >= earliest and len(history) > window:
+                relative = (history[0] - current) / history[0].abs().clamp_min(1e-12)
+                active = active * (relative > tolerance * window).float()
+            if on_event is not None and ((it + 1) % s.check_every == 0 or last or not bool(active.any())):
                 on_event(self._progress(run, it + 1, current, parts))
             if not last and not bool(active.any()):
                 break

@@ -24,6 +24,11 @@ class Level:
     width: int
     height: int
     iterations: int
+    # a level that stops on its own convergence: from iteration `stop_after` on, an image whose loss fell by
+    # less than `tolerance` (relative, per iteration, over the last STOP_WINDOW iterations) is done. None:
+    # the settings' --early-stop rule.
+    stop_after: int | None = None
+    tolerance: float = 0.0
 
 
 def scale_plan(width: int, height: int, scales: int, factor: float, iterations: int) -> list[Level]:
@@ -51,23 +56,33 @@ def scale_plan(width: int, height: int, scales: int, factor: float, iterations: 
     return [Level(w, h, n) for (w, h), n in zip(sizes, counts)]
 
 
-# advected later frames run this share of --later-iterations (all at full size). Measured at 640 px on bikes.mp4
-# 104..114 (a car drives off a cyclist): 14 of 30 iterations from the advected start gave E_warp 0.88x, style
-# distance 0.85x and content similarity -0.012 against classic's 30; at 1280 px over 2 frames content was
-# -0.054 (docs/BENCHMARKS.md). From the plain warped start, 15 gave content -0.063.
+# advected later frames run at least this share of --later-iterations (all at full size). Measured at 640 px on
+# bikes.mp4 104..114 (a car drives off a cyclist): 14 of 30 iterations from the advected start gave E_warp 0.88x,
+# style distance 0.85x and content similarity -0.012 against classic's 30 (docs/BENCHMARKS.md). From the plain
+# warped start, 15 gave content -0.063.
 ADVECTED_SHARE = 0.45
+# ...and go on, up to all of them, while the loss still falls by more than this per iteration (relative, over
+# STOP_WINDOW iterations). At iteration 14 a frame still far from its answer falls by 2-3e-2 per iteration, a
+# settled one by 3-7e-3 (1280 px, bigbuckbunny.mp4). Over 10 later frames: 640 px 15.3 iterations, content
+# similarity -0.006 against classic (fixed 14: -0.012); 1280 px 16.2, -0.032 (fixed 14: -0.049), the first
+# frame after the anchor running 28 (docs/BENCHMARKS.md).
+ADVECTED_TOLERANCE = 1e-2
+STOP_WINDOW = 4
 
 
 def later_plan(width: int, height: int, iterations: int, schedule: str) -> list[Level]:
     """Levels of a warm-started (later) frame: `classic` runs `iterations` at full size; `advected` starts from
-    a closer point (the stylizer's `_warm_start`) and runs ADVECTED_SHARE of them. One level each: a coarse
-    level does not pay on a warm frame, whose start is already right at coarse scales; where the flow is
-    trusted its change must not apply anyway (it would unsteady the frame), and the untrusted parts start
-    from this frame's own input (measured: a quarter-size level before 12 full-size iterations gave the
-    same style and 0.010 lower content similarity than 14 full-size ones)."""
+    a closer point (the stylizer's `_warm_start`), runs ADVECTED_SHARE of them and then stops as soon as the
+    frame has converged (ADVECTED_TOLERANCE), so a frame that still has far to go (after a cold anchor, a cut)
+    gets up to all of them. One level each: a coarse level does not pay on a warm frame, whose start is
+    already right at coarse scales; where the flow is trusted its change must not apply anyway (it would
+    unsteady the frame), and the untrusted parts start from this frame's own input (measured: a quarter-size
+    level before 12 full-size iterations gave the same style and 0.010 lower content similarity than 14
+    full-size ones)."""
     if schedule == "classic":
         return [Level(width, height, iterations)]
-    return [Level(width, height, max(1, round(iterations * ADVECTED_SHARE)))]
+    least = max(1, round(iterations * ADVECTED_SHARE))
+    return [Level(width, height, iterations, stop_after=least, tolerance=ADVECTED_TOLERANCE)]
 
 
 def minimum_side(settings: GatysSettings) -> int:
