@@ -161,13 +161,11 @@ def render_process(strokes, height: int, width: int, budget: str) -> None:
     """Every frame of the --process-video animation, as the CLI paces it (without encoding them)."""
     import torch
 
-    from vidstyle.cli.exports import PROCESS_FPS, PROCESS_SECONDS
-    from vidstyle.methods.paint.export import painting_process
+    from vidstyle.cli.exports import process_frames
     from vidstyle.methods.paint.memory import process_elements
 
-    per_frame = max(1, strokes.n_strokes // (PROCESS_SECONDS * PROCESS_FPS))
     passes = None if budget == "unbounded" else process_elements(height, width, torch.device("cpu"), budget)
-    for _ in painting_process(strokes, height, width, strokes_per_frame=per_frame, max_elements=passes):
+    for _ in process_frames(strokes, height, width, passes):
         pass
 
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 from vidstyle.methods.base import FrameResult
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vidstyle.methods.paint.strokes import StrokeSet
 
 PROCESS_SECONDS, PROCESS_FPS = 4, 30
 
@@ -20,7 +26,7 @@ def paint_exports(
     import torch
 
     from vidstyle.media.writer import VideoWriter
-    from vidstyle.methods.paint.export import painting_process, save_strokes_json, strokes_from_state
+    from vidstyle.methods.paint.export import save_strokes_json, strokes_from_state
     from vidstyle.methods.paint.memory import process_elements
     from vidstyle.methods.paint.svg import save_svg
 
@@ -32,15 +38,23 @@ def paint_exports(
         save_svg(svg, strokes, width, height)
     if process_video is not None:
         even_w, even_h = width - width % 2, height - height % 2  # libx264 with yuv420p needs even sizes
-        per_frame = max(1, strokes.n_strokes // (PROCESS_SECONDS * PROCESS_FPS))
         passes = process_elements(even_h, even_w, torch.device("cpu"), memory_per_worker)
-        frames = painting_process(strokes, even_h, even_w, strokes_per_frame=per_frame, max_elements=passes)
+        frames = process_frames(strokes, even_h, even_w, passes)
         with VideoWriter(str(process_video), even_w, even_h, PROCESS_FPS, overwrite=True) as writer:
             frame = None
             for frame in frames:
                 writer.write(frame)
             for _ in range(PROCESS_FPS):  # hold the finished painting for a second
                 writer.write(frame)
+
+
+def process_frames(strokes: StrokeSet, height: int, width: int, max_elements: int | None) -> Iterator[np.ndarray]:
+    """The painting-process animation's frames, paced to last PROCESS_SECONDS (`max_elements`: see
+    `painting_process`; None renders 32 strokes over the whole frame a pass)."""
+    from vidstyle.methods.paint.export import painting_process
+
+    per_frame = max(1, strokes.n_strokes // (PROCESS_SECONDS * PROCESS_FPS))
+    return painting_process(strokes, height, width, strokes_per_frame=per_frame, max_elements=max_elements)
 
 
 def save_video_strokes(path: Path, states: list) -> None:

@@ -111,10 +111,8 @@ class LevelRun:
 
     index: int
     levels: int
-    iterations: int
+    level: Level  # its size, iterations and, where it has one, its own stop
     started: float  # time.perf_counter() when the optimize call began
-    stop_after: int | None = None  # see Level: a level that stops on its own convergence
-    tolerance: float = 0.0
 
 
 @dataclass
@@ -267,7 +265,7 @@ class GatysEngine:
             else:
                 objective = self._tiled(grid, grams, content, temporal, terms)
             stepper = self._stepper(x, stepper, tiled=grid is not None)
-            run = LevelRun(index, len(levels), level.iterations, started, level.stop_after, level.tolerance)
+            run = LevelRun(index, len(levels), level, started)
             outcome = self._run_level(x, objective, stepper, run, done, on_event)
         assert outcome is not None  # scale_plan gives at least one level
         seconds = time.perf_counter() - started
@@ -339,37 +337,39 @@ class GatysEngine:
         done: torch.Tensor,
         on_event: EventCallback | None,
     ) -> LevelOutcome:
-        """`run.iterations` steps on x (in place); `done` counts each image's active iterations.
+        """`run.level.iterations` steps on x (in place); `done` counts each image's active iterations.
 
         Every `check_every` iterations (one host sync): progress, and images whose loss fell by less
         than `early_stop` per iteration over the window are frozen; the level ends when all are. A level
-        with its own stop (`run.stop_after`) checks every iteration from then on, over STOP_WINDOW.
+        with its own stop (`Level.stop_after`) checks every iteration from then on, over STOP_WINDOW.
         """
         s = self.settings
-        if run.stop_after is None:
-            earliest, tolerance, window = max(2 * s.check_every, run.iterations // 5), s.early_stop, s.check_every
+        level = run.level
+        if level.stop_after is None:
+            earliest, tolerance, window = max(2 * s.check_every, level.iterations // 5), s.early_stop, s.check_every
         else:
-            earliest, tolerance, window = run.stop_after, run.tolerance, STOP_WINDOW
+            earliest, tolerance, window = level.stop_after, level.tolerance, STOP_WINDOW
         active = torch.ones(x.shape[0], device=x.device)
         history: deque[torch.Tensor] = deque(maxlen=window + 1)  # losses of the last iterations, on the device
         outcome: LevelOutcome | None = None
-        for it in range(run.iterations):
+        for it in range(level.iterations):
             losses, parts, grad = objective.loss_and_grad(x, it)
             outcome = LevelOutcome(losses, parts)
             stepper.step(x, grad, active)
             done += active
             current = losses.detach()
             history.append(current)
-            last = it == run.iterations - 1
-            stopping = run.stop_after is not None and it + 1 >= earliest
+            last = it == level.iterations - 1
+            stopping = level.stop_after is not None and it + 1 >= earliest
             if (it + 1) % s.check_every and not last and not stopping:
                 continue
             if tolerance > 0 and it + 1 >= earliest and len(history) > window:
                 relative = (history[0] - current) / history[0].abs().clamp_min(1e-12)
                 active = active * (relative > tolerance * window).float()
-            if on_event is not None and ((it + 1) % s.check_every == 0 or last or not bool(active.any())):
+            finished = not bool(active.any())  # the host sync of this check, once
+            if on_event is not None and ((it + 1) % s.check_every == 0 or last or finished):
                 on_event(self._progress(run, it + 1, current, parts))
-            if not last and not bool(active.any()):
+            if not last and finished:
                 break
         assert outcome is not None  # every level has at least one iteration
         return outcome
@@ -384,7 +384,7 @@ class GatysEngine:
             level=run.index,
             levels=run.levels,
             iteration=iteration,
-            iterations=run.iterations,
+            iterations=run.level.iterations,
             loss=float(losses[0].float().cpu()),
             parts={name: float(value[0].detach().float().cpu()) for name, value in parts.items()},
             seconds=time.perf_counter() - run.started,
