@@ -120,7 +120,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="bench_later_")))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
     total = args.warmup + args.frames
     frames = list(read_frames(args.clip, args.start, args.start + total + 1, long_side=args.size))
     links = [flow_and_mask(frames[k], frames[k - 1]) for k in range(1, len(frames))]
@@ -135,7 +134,7 @@ def compare(
     args: argparse.Namespace, frames: list[np.ndarray], links: list[tuple[np.ndarray, np.ndarray]], path: str, out: Path
 ) -> None:
     """Both schedules' chains from one shared first frame under one style; prints the ratios, saves the sheet."""
-    total = args.warmup + args.frames
+    total = len(links)  # the warm-up and the measured later frames
     style = load_image(path)
     base = GatysSettings(size=args.size, iterations=args.first_iterations, later_iterations=args.iterations).validate()
     engine = GatysEngine(base, [style], (), "cpu")
