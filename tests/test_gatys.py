@@ -393,6 +393,37 @@ def test_advected_later_frame_runs_its_share_and_stays_steady(style):
     assert results["advected"] < 2.0 and results["classic"] < 2.0
 
 
+def _recording(optimize, seen: list):
+    """`optimize`, noting the `levels` of every call in `seen`."""
+
+    def recorded(*args, **kwargs):
+        seen.append(kwargs["levels"])
+        return optimize(*args, **kwargs)
+
+    return recorded
+
+
+def test_only_advected_later_frames_skip_style_layers_below_the_content_layer(style, monkeypatch):
+    """`warm_style_layers` reaches the engine: an advected later frame's level matches conv1_1 and conv2_1 of
+    (conv1_1, conv2_1, conv3_1) with content at conv2_1; a classic one and a first frame match them all."""
+    frame = smooth_image(48, 64, seed=3)
+    flow, trust = np.zeros((48, 64, 2), np.float32), np.ones((48, 64), np.float32)
+    layers = ("conv1_1", "conv2_1", "conv3_1")
+    for schedule in ("classic", "advected"):
+        engine = GatysEngine(
+            settings(later_schedule=schedule, style_layers=layers, size=64, iterations=2, later_iterations=2),
+            [style], (), "cpu", random_extractor(layers, seed=0), use_disk_cache=False,
+        )  # fmt: skip
+        seen: list = []
+        monkeypatch.setattr(engine, "optimize", _recording(engine.optimize, seen))
+        stylizer = GatysStylizer(engine)
+        first = stylizer.stylize(FrameContext(0, frame), None)
+        stylizer.stylize(FrameContext(1, frame, flow=flow, mask=trust), first.state)
+        assert seen[0] is None  # the first frame: the settings' own plan
+        expected = ("conv1_1", "conv2_1") if schedule == "advected" else None
+        assert [level.style_layers for level in seen[1]] == [expected]
+
+
 def test_advected_starts_a_later_frame_from_the_moved_stylization_on_this_frames_input(style):
     """With no loss to move the pixels (all weights 0), a later frame's output is its warm start: `classic`
     shows the previous output warped along the flow (a moved square stays where it was: the flow says nothing

@@ -235,3 +235,32 @@ def test_later_plan_classic_and_advected():
     assert later_plan(640, 272, 30, "advected") == [Level(640, 272, 30, 14, tolerance)]  # 0.45 × 30 = 13.5, to even
     assert later_plan(640, 272, 100, "advected") == [Level(640, 272, 100, 45, tolerance)]
     assert later_plan(640, 272, 1, "advected") == [Level(640, 272, 1, 1, tolerance)]  # never none
+    shallow = ("conv1_1", "conv2_1")
+    assert later_plan(640, 272, 30, "advected", shallow) == [Level(640, 272, 30, 14, tolerance, shallow)]
+    assert later_plan(640, 272, 30, "classic", shallow) == [Level(640, 272, 30)]  # classic matches every layer
+
+
+def test_warm_style_layers_stop_at_the_deepest_content_layer():
+    from vidstyle.methods.gatys.schedule import warm_style_layers
+
+    default = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    assert warm_style_layers(default, ("conv4_2",)) == ("conv1_1", "conv2_1", "conv3_1", "conv4_1")
+    assert warm_style_layers(default, ("conv3_1", "conv4_2")) == ("conv1_1", "conv2_1", "conv3_1", "conv4_1")
+    assert warm_style_layers(default, ("conv2_2",)) == ("conv1_1", "conv2_1")
+    assert warm_style_layers(default, ("conv5_1",)) is None  # nothing deeper: all of them
+    assert warm_style_layers(default, ()) is None  # no content term: nothing holds the frame's structure
+    assert warm_style_layers(("conv5_1",), ("conv4_2",)) is None  # never none left
+
+
+def test_extractor_pass_stops_at_the_deepest_layer_asked_for(monkeypatch):
+    import torch.nn.functional as F
+
+    extractor = random_extractor(("conv1_1", "conv2_1", "conv3_1"), seed=0)
+    x = torch.rand(1, 3, 24, 24)
+    full = extractor(x)
+    convs = []
+    original = F.conv2d
+    monkeypatch.setattr(F, "conv2d", lambda *a, **k: convs.append(1) or original(*a, **k))
+    part = extractor(x, ("conv1_1", "conv2_1"))
+    assert set(part) == {"conv1_1", "conv2_1"} and len(convs) == 3  # conv1_1, conv1_2, conv2_1: not conv2_2..3_1
+    assert all(torch.equal(part[k], full[k]) for k in part)

@@ -169,3 +169,22 @@ def test_a_budget_that_cannot_hold_one_tile_is_one_line(work):  # noqa: F811
 def test_an_unparsable_budget_is_one_line(work):  # noqa: F811
     result = image("--memory-per-worker", "eight gigs")
     assert_error(result, ConfigError.exit_code, "--memory-per-worker", "eight gigs")
+
+
+@pytest.mark.parametrize("memory", ["auto", "450MiB"])
+def test_a_level_matching_some_style_layers_is_an_engine_with_only_those(extractor, memory):
+    """`Level.style_layers` (an advected later frame's): the same result, whole or tiled, as settings that list only
+    those style layers."""
+    from vidstyle.methods.gatys.schedule import Level
+
+    content = to_tensor([smooth_image(256, 320, seed=4)], "cpu")
+    style = stripes(64, 64)
+    shallow = ("conv1_1", "conv2_1")
+    outputs = []
+    for style_layers, level in ((LAYERS, Level(320, 256, 3, style_layers=shallow)), (shallow, Level(320, 256, 3))):
+        settings = _settings(memory_per_worker=memory, style_layers=style_layers)
+        engine = GatysEngine(settings, [style], (), "cpu", extractor, use_disk_cache=False)
+        outputs.append(engine.optimize(content, content.clone(), 3, levels=[level]))
+    assert outputs[0].stats[0]["tiled_levels"] == outputs[1].stats[0]["tiled_levels"] == (memory != "auto")
+    assert torch.allclose(outputs[0].images, outputs[1].images, atol=1e-6)
+    assert outputs[0].stats[0]["style"] == pytest.approx(outputs[1].stats[0]["style"], rel=1e-5)

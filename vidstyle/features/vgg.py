@@ -74,11 +74,13 @@ class FeatureExtractor(nn.Module):
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         return images[:, self.channel_order] * self.in_scale - self.in_shift
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Activations of `layers` (default: all the extractor's); the pass stops at the deepest one asked for."""
         x = self.normalize(images)
-        wanted = set(self.layers)
+        wanted = set(self.layers if layers is None else layers)
+        depth = max(layer_depth(name) for name in wanted)
         out: dict[str, torch.Tensor] = {}
-        for name, weight, bias in zip(self.names, self.weights, self.biases):
+        for name, weight, bias in zip(self.names[:depth], self.weights, self.biases):
             x = F.relu(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1))
             if name in wanted:
                 out[name] = x

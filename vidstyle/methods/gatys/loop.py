@@ -9,6 +9,8 @@ host reads losses back only every `check_every` iterations (progress, early stop
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import time
 from collections import deque
@@ -26,7 +28,7 @@ from vidstyle.features.weights import WeightsInfo
 from vidstyle.geometry import resize_tensor
 from vidstyle.methods.base import Regions
 from vidstyle.methods.gatys.lbfgs import BatchedLBFGS
-from vidstyle.methods.gatys.objective import GatysObjective, RegionTerms, TemporalTerm
+from vidstyle.methods.gatys.objective import FeaturePass, GatysObjective, RegionTerms, TemporalTerm
 from vidstyle.methods.gatys.schedule import MIN_SCALE_SIDE, STOP_WINDOW, Level, check_size, scale_plan
 from vidstyle.methods.gatys.settings import GatysSettings
 from vidstyle.methods.gatys.tiling import (
@@ -209,12 +211,23 @@ class GatysEngine:
             styled.append((self.grams(long_side, "outside"), 1.0 - region))
         return RegionTerms(tuple(styled), self.regions.kept(region))
 
-    def features(self, x: torch.Tensor) -> Mapping[str, torch.Tensor]:
+    def features(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> Mapping[str, torch.Tensor]:
+        """VGG activations of `layers` (default: every layer the settings name)."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         dtype = self.autocast_dtype or torch.float32
         with torch.autocast(self.device.type, dtype=dtype, enabled=self.autocast_dtype is not None):
-            return self.extractor(x)
+            return self.extractor(x, layers)
+
+    def _matched(self, level: Level) -> tuple[GatysSettings, FeaturePass]:
+        """The settings and VGG pass of a level that matches only some style layers (`Level.style_layers`): the
+        others get weight 0, which every style term skips, and the pass stops at the deepest layer still used."""
+        if level.style_layers is None:
+            return self.settings, self.features
+        s = self.settings
+        weights = tuple(w if name in level.style_layers else 0.0 for name, w in s.layer_weights().items())
+        needed = tuple(dict.fromkeys(s.content_layers + level.style_layers))
+        return dataclasses.replace(s, style_layer_weights=weights), functools.partial(self.features, layers=needed)
 
     def optimize(
         self,
@@ -262,12 +275,13 @@ class GatysEngine:
             if region is not None and self.regions is not None:
                 terms = self.region_terms(resize_tensor(region, level.width, level.height), long_side)
             grams = self.grams(long_side) if self.styles else {}
+            matched, features = self._matched(level)
             if grid is None:
                 objective: GatysObjective | TiledObjective = GatysObjective(
-                    s, self.features, grams, content, temporal, terms
+                    matched, features, grams, content, temporal, terms
                 )
             else:
-                objective = self._tiled(grid, grams, content, temporal, terms)
+                objective = self._tiled(matched, features, grid, grams, content, temporal, terms)
             stepper = self._stepper(x, stepper, tiled=grid is not None)
             run = LevelRun(index, len(levels), level, started)
             outcome = self._run_level(x, objective, stepper, run, done, on_event)
@@ -290,6 +304,8 @@ class GatysEngine:
 
     def _tiled(
         self,
+        settings: GatysSettings,
+        features: FeaturePass,
         grid: TileGrid,
         grams: Mapping[str, torch.Tensor],
         content: torch.Tensor,
@@ -301,15 +317,15 @@ class GatysEngine:
         temporal = [term.resized(width, height) for term in temporal]
 
         maps = {}
-        if self.settings.content_weight > 0:
-            maps = stitched_features(self.features, content, self.settings.content_layers, grid)
+        if settings.content_weight > 0:
+            maps = stitched_features(features, content, settings.content_layers, grid)
 
         def objective_for(box: Box, style: StyleTerm | None) -> GatysObjective:
             cut_terms = None if terms is None else terms.cropped(box)
             cut_temporal = [term.cropped(box) for term in temporal]
             return GatysObjective(
-                self.settings,
-                self.features,
+                settings,
+                features,
                 grams,
                 crop(content, box),
                 cut_temporal,
@@ -322,8 +338,8 @@ class GatysEngine:
             regions = [StyledRegion(grams)]
         else:
             regions = [StyledRegion(targets, mask) for targets, mask in terms.styled]
-        style = WholeImageGrams(regions, self.settings.layer_weights(), content.shape[0], width, height)
-        return TiledObjective(objective_for, self.features, style, self.settings.style_weight, grid)
+        style = WholeImageGrams(regions, settings.layer_weights(), content.shape[0], width, height)
+        return TiledObjective(objective_for, features, style, settings.style_weight, grid)
 
     def _stepper(self, x: torch.Tensor, previous: Stepper | None, tiled: bool = False) -> Stepper:
         """L-BFGS or Adam as set; a tiled level always steps with Adam (see tiling.py for why)."""

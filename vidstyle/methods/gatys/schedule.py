@@ -29,6 +29,8 @@ class Level:
     # the settings' --early-stop rule.
     stop_after: int | None = None
     tolerance: float = 0.0
+    # the style layers this level matches, the VGG pass stopping at the deepest layer it needs; None: all of them
+    style_layers: tuple[str, ...] | None = None
 
 
 def scale_plan(width: int, height: int, scales: int, factor: float, iterations: int) -> list[Level]:
@@ -70,7 +72,9 @@ ADVECTED_TOLERANCE = 1e-2
 STOP_WINDOW = 4
 
 
-def later_plan(width: int, height: int, iterations: int, schedule: str) -> list[Level]:
+def later_plan(
+    width: int, height: int, iterations: int, schedule: str, style_layers: tuple[str, ...] | None = None
+) -> list[Level]:
     """Levels of a warm-started (later) frame: `classic` runs `iterations` at full size; `advected` starts from
     a closer point (the stylizer's `_warm_start`), runs ADVECTED_SHARE of them and then stops as soon as the
     frame has converged (ADVECTED_TOLERANCE), so a frame that still has far to go (after a cold anchor, a cut)
@@ -78,11 +82,29 @@ def later_plan(width: int, height: int, iterations: int, schedule: str) -> list[
     already right at coarse scales; where the flow is trusted its change must not apply anyway (it would
     unsteady the frame), and the untrusted parts start from this frame's own input (measured: a quarter-size
     level before 12 full-size iterations gave the same style and 0.010 lower content similarity than 14
-    full-size ones)."""
+    full-size ones). `style_layers` (`warm_style_layers`) are the ones an advected frame matches."""
     if schedule == "classic":
         return [Level(width, height, iterations)]
     least = max(1, round(iterations * ADVECTED_SHARE))
-    return [Level(width, height, iterations, stop_after=least, tolerance=ADVECTED_TOLERANCE)]
+    return [Level(width, height, iterations, least, ADVECTED_TOLERANCE, style_layers)]
+
+
+def warm_style_layers(style_layers: tuple[str, ...], content_layers: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The style layers an advected frame matches: none deeper than its deepest content layer (None: all of them).
+
+    A deeper style layer (conv5_1 by default, one feature per 16x16 pixels) describes the painting at a
+    scale where the start, the previous output moved along the flow, is already right, and the flow-trusted
+    temporal term holds it there; matching it again costs the pass through conv4_3..conv5_1 on every
+    iteration (9-12 % of it). Measured over 10 later frames at 640 and 1280 px with two styles: E_warp, the
+    independent judge's style distance (conv1_1..conv5_1) and content similarity unchanged (docs/BENCHMARKS.md).
+    """
+    from vidstyle.features.vgg import layer_depth
+
+    if not content_layers:
+        return None
+    reach = max(layer_depth(name) for name in content_layers)
+    kept = tuple(name for name in style_layers if layer_depth(name) <= reach)
+    return kept if kept and len(kept) < len(style_layers) else None
 
 
 def minimum_side(settings: GatysSettings) -> int:

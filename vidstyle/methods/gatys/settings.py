@@ -45,7 +45,8 @@ class GatysSettings(shared.ColdFrameSettings):
         "classic",
         "Later video frames: classic (start from the previous output warped along the flow, run "
         "--later-iterations) | advected (start from the previous frame's stylization moved onto this frame, "
-        "run at least 45% of them, then stop once the frame has converged; see docs/BENCHMARKS.md).",
+        "run at least 45% of them, matching the style layers down to the content layer, then stop once the frame "
+        "has converged; see docs/BENCHMARKS.md).",
         Panel.VIDEO,
         scopes=(VIDEO,),
         metavar="classic|advected",
