@@ -142,16 +142,17 @@ def main() -> None:
     device = resolve_device(args.device)
     content, style = test_images(args.size)
     h, w = content.shape[:2]
-    engines = {}
     check_every = max(args.iterations, 1)  # no host sync inside the timed loop
-    for precision in ("fp32", "auto"):
+
+    def engine_at(precision: str) -> GatysEngine:
         settings = GatysSettings(size=args.size, early_stop=0.0, check_every=check_every, precision=precision)
-        engines[precision] = GatysEngine(settings.validate(), [style], device=device, use_disk_cache=False)
+        return GatysEngine(settings.validate(), [style], device=device, use_disk_cache=False)
+
+    engines = {precision: engine_at(precision) for precision in ("fp32", "auto")}
     auto_name = precision_name(engines["auto"].autocast_dtype)
     labels = {"fp32": "vidstyle fp32", "auto": f"vidstyle {auto_name} (auto)"}
     if args.layouts and engines["auto"].channels_last:
-        settings = GatysSettings(size=args.size, early_stop=0.0, check_every=check_every)
-        engines["nchw"] = held_in_nchw(GatysEngine(settings.validate(), [style], device=device, use_disk_cache=False))
+        engines["nchw"] = held_in_nchw(engine_at("auto"))
         labels["nchw"] = f"vidstyle {auto_name} NCHW"
     times: dict[str, list[float]] = {"reference": [], **{labels[p]: [] for p in engines}}
     for _ in range(args.repeats):

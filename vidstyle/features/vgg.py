@@ -7,7 +7,7 @@ Layer names `convX_Y` mean the activation *after* that conv's ReLU, as in Gatys 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +41,11 @@ def layer_depth(name: str) -> int:
         raise ConfigError(f"unknown VGG layer '{name}': use one of {', '.join(CONV_LAYERS)}") from None
 
 
+def depth_of(layers: Iterable[str]) -> int:
+    """Number of convs needed to produce every one of `layers`."""
+    return max(layer_depth(name) for name in layers)
+
+
 class FeatureExtractor(nn.Module):
     """Returns {layer: activation} for the requested layers of a (possibly truncated) VGG-19."""
 
@@ -58,7 +63,7 @@ class FeatureExtractor(nn.Module):
         if not layers:
             raise ConfigError("no VGG layers requested")
         self.layers = tuple(dict.fromkeys(layers))
-        depth = max(layer_depth(name) for name in self.layers)
+        depth = depth_of(self.layers)
         if len(convs) < depth:
             raise ConfigError(f"weights hold {len(convs)} convs, {depth} needed")
         self.pooling = pooling
@@ -78,7 +83,7 @@ class FeatureExtractor(nn.Module):
         """Activations of `layers` (default: all the extractor's); the pass stops at the deepest one asked for."""
         x = self.normalize(images)
         wanted = set(self.layers if layers is None else layers)
-        depth = max(layer_depth(name) for name in wanted)
+        depth = depth_of(wanted)
         out: dict[str, torch.Tensor] = {}
         for name, weight, bias in zip(self.names[:depth], self.weights, self.biases):
             x = F.relu(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1))
@@ -96,7 +101,7 @@ def build_extractor(
     device: str | torch.device = "cpu",
 ) -> FeatureExtractor:
     """The extractor for a job: loads only the convs the deepest layer needs."""
-    depth = max(layer_depth(name) for name in layers)
+    depth = depth_of(layers)
     loaded: LoadedWeights = load_weights(weights, count=depth)
     extractor = FeatureExtractor(loaded.convs, loaded.convention, layers, pooling, loaded.info)
     return extractor.to(device).eval()
@@ -106,7 +111,7 @@ def random_extractor(
     layers: Sequence[str], seed: int = 0, width_divisor: int = 8, pooling: str = "max"
 ) -> FeatureExtractor:
     """A narrow random-weight VGG: same topology, a fraction of the cost, for plumbing tests."""
-    depth = max(layer_depth(name) for name in layers)
+    depth = depth_of(layers)
     convs = random_convs(depth, seed=seed, width_divisor=width_divisor)
     info = WeightsInfo("random", None, "none")
     return FeatureExtractor(convs, TORCHVISION_CONVENTION, layers, pooling, info).eval()

@@ -98,11 +98,11 @@ def warm_style_layers(style_layers: tuple[str, ...], content_layers: tuple[str, 
     iteration (9-12 % of it). Measured over 10 later frames at 640 and 1280 px with two styles: E_warp, the
     independent judge's style distance (conv1_1..conv5_1) and content similarity unchanged (docs/BENCHMARKS.md).
     """
-    from vidstyle.features.vgg import layer_depth
+    from vidstyle.features.vgg import depth_of, layer_depth
 
     if not content_layers:
         return None
-    reach = max(layer_depth(name) for name in content_layers)
+    reach = depth_of(content_layers)
     kept = tuple(name for name in style_layers if layer_depth(name) <= reach)
     return kept if kept and len(kept) < len(style_layers) else None
 
