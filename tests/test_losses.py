@@ -222,3 +222,35 @@ def test_gram_matrices_do_not_depend_on_the_memory_layout():
         (a * weights).sum().backward()
         (b * weights).sum().backward()
         assert torch.allclose(a, b) and torch.allclose(nchw.grad, nhwc.grad)
+
+
+def test_low_precision_grams_sum_in_chunks_with_the_float32_values_and_gradients(monkeypatch):
+    """bf16 channels_last maps (the VGG pass under autocast) take the chunked path: within bf16 rounding of the
+    float64 Gram and its gradient, a tail of rows shorter than a chunk included, each image on its own."""
+    import vidstyle.losses as losses
+
+    monkeypatch.setattr(losses, "GRAM_CHUNK", 8)
+    torch.manual_seed(0)
+    exact = torch.randn(2, 6, 5, 7, dtype=torch.float64)  # 35 pixels: four chunks of 8 and a tail of 3
+    weights = torch.randn(2, 6, 6, dtype=torch.float64)
+    low = exact.to(torch.bfloat16).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    reference = exact.to(torch.bfloat16).double().requires_grad_(True)
+    g, g_ref = gram_matrix(low), gram_matrix(reference)
+    assert g.dtype == torch.float32 and g.shape == (2, 6, 6)
+    assert "_ChunkedOuterSum" in g.grad_fn.next_functions[0][0].name()
+    assert torch.allclose(g.double(), g_ref.double(), rtol=1e-2, atol=2e-3)
+    (g * weights).sum().backward()
+    (g_ref * weights).sum().backward()
+    assert low.grad.dtype == torch.bfloat16
+    assert torch.allclose(low.grad.double(), reference.grad, rtol=2e-2, atol=2e-2)
+    # a batch is two independent problems: image 1's Gram does not see image 0
+    assert torch.allclose(gram_matrix(low[1:]), g[1:])
+
+
+def test_chunked_outer_sum_gradient_is_exact_in_float64(monkeypatch):
+    import vidstyle.losses as losses
+
+    monkeypatch.setattr(losses, "GRAM_CHUNK", 4)
+    rows = torch.randn(2, 10, 3, dtype=torch.float64, requires_grad=True)  # two chunks and a tail of 2
+    assert torch.allclose(losses._ChunkedOuterSum.apply(rows), rows.transpose(1, 2) @ rows)
+    assert torch.autograd.gradcheck(losses._ChunkedOuterSum.apply, (rows,))

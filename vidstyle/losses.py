@@ -2,7 +2,7 @@
 
 Every function returns one value per batch element so that a batch of frames is B independent
 problems: summing the result gives each image exactly the gradient it would get alone.
-Gram matrices and reductions run in float32 even when features come out of a bf16 autocast.
+Gram matrices and reductions come out in float32 even when features come out of a bf16 autocast.
 """
 
 from __future__ import annotations
@@ -15,25 +15,67 @@ import torch.nn.functional as F
 LAPLACIAN_KERNEL = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
 
 
+# Rows per low-precision partial sum of a Gram matrix (`_ChunkedOuterSum`).
+GRAM_CHUNK = 4096
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, C), normalised by C·H·W so layers and sizes are comparable."""
+    """(B, C, H, W) -> float32 (B, C, C), normalised by C·H·W so layers and sizes are comparable."""
     _, c, h, w = features.shape
-    return _outer_sum(features.float()) / (c * h * w)
+    return _outer_sum(features) / (c * h * w)
 
 
 def _outer_sum(features: torch.Tensor) -> torch.Tensor:
-    """Σ_p f(p) f(p)ᵀ over the pixels of (B, C, H, W) features -> (B, C, C), read in the layout they are in.
+    """Σ_p f(p) f(p)ᵀ over the pixels of (B, C, H, W) features -> float32 (B, C, C), read in the layout they are in.
 
     channels_last maps (the bf16 VGG pass) are read as (B, H·W, C) rows: reshaping them to (B, C, H·W)
     would reorder every activation, and its gradient would come back in NCHW for the convolutions to
-    reorder again (1.9x per iteration at 640 px with both, scripts/bench_gatys.py --layouts).
+    reorder again (1.9x per iteration at 640 px with both, scripts/bench_gatys.py --layouts). Large bf16/fp16
+    maps are summed in chunks at the matrix unit's speed (`_ChunkedOuterSum`), everything else in float32.
     """
     b, c, h, w = features.shape
-    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+    channels_last = features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous()
+    if channels_last and features.dtype in (torch.bfloat16, torch.float16) and h * w >= 2 * GRAM_CHUNK:
+        return _ChunkedOuterSum.apply(features.permute(0, 2, 3, 1).reshape(b, h * w, c))
+    features = features.float()
+    if channels_last:
         rows = features.permute(0, 2, 3, 1).reshape(b, h * w, c)
         return torch.bmm(rows.transpose(1, 2), rows)
     flat = features.reshape(b, c, h * w)
     return torch.bmm(flat, flat.transpose(1, 2))
+
+
+class _ChunkedOuterSum(torch.autograd.Function):
+    """Σ_p r(p) r(p)ᵀ of low-precision rows (B, N, C) -> float32 (B, C, C), without a float32 copy of the rows.
+
+    One bf16 matmul over all N rows would round a sum of up to 10⁶ products to 8 bits (2e-3 of the largest
+    entry). Here every GRAM_CHUNK rows are one matmul (float32 accumulation inside, one rounding) and the
+    chunk sums are added in float32: 3e-4 at conv1_1 of a 1280x720 frame. Converting the rows to float32
+    instead copies every activation and runs at float32 matmul speed: 17x slower there on a CPU with AMX,
+    a quarter of an iteration with the backward pass (docs/BENCHMARKS.md, issue 12).
+    """
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(rows)
+        _, n, c = rows.shape
+        whole = n - n % GRAM_CHUNK
+        wide = torch.promote_types(rows.dtype, torch.float32)
+        sums = []
+        for image in rows:  # (N, C)
+            chunks = image[:whole].view(-1, GRAM_CHUNK, c)
+            total = torch.bmm(chunks.transpose(1, 2), chunks).sum(dim=0, dtype=wide)
+            if whole < n:
+                tail = image[whole:]
+                total = total + (tail.t() @ tail).to(wide)
+            sums.append(total)
+        return torch.stack(sums)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (rows,) = ctx.saved_tensors
+        # d/dR of Σ g_ij (RᵀR)_ij = R (g + gᵀ), in the rows' precision like every other gradient of the pass
+        return torch.bmm(rows, (grad + grad.transpose(1, 2)).to(rows.dtype))
 
 
 def mask_at(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -62,7 +104,7 @@ def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     b, c, h, w = features.shape
     m = mask_at(mask, h, w)
     area = m.reshape(b, -1).sum(dim=1).clamp_min(1e-6)
-    return _outer_sum(features.float() * m.sqrt()) / (c * area).view(b, 1, 1)
+    return _outer_sum(features * m.sqrt().to(features.dtype)) / (c * area).view(b, 1, 1)
 
 
 def per_image_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

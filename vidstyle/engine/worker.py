@@ -41,9 +41,10 @@ class Worker:
         import cv2
         import torch
 
-        from vidstyle.device import share_device
+        from vidstyle.device import reuse_freed_memory, share_device
 
         share_device(sharing or max(1, (os.cpu_count() or 1) // max(1, threads)))
+        reuse_freed_memory()
 
         if threads > 0:  # torch and OpenCV (DIS flow) would each start a thread per core in every worker
             torch.set_num_threads(threads)

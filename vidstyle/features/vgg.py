@@ -86,7 +86,7 @@ class FeatureExtractor(nn.Module):
         depth = depth_of(wanted)
         out: dict[str, torch.Tensor] = {}
         for name, weight, bias in zip(self.names[:depth], self.weights, self.biases):
-            x = F.relu(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1))
+            x = F.relu(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1), inplace=True)
             if name in wanted:
                 out[name] = x
             if name in POOL_AFTER and len(out) < len(wanted):
