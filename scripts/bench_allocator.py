@@ -3,15 +3,19 @@
     python scripts/bench_allocator.py [--size 1280] [--iterations 5] [--repeats 3] [--device cpu]
 
 An allocator setting holds for a whole process, and once a heap holds freed blocks they are reused
-whatever the setting, so each measurement is a fresh child process: default, reusing, default, ...
-(alternating, so drifting machine load hits both). Each child builds the default engine (bf16 where the
-CPU has it), runs 2 warm-up iterations, then times `--iterations`. Prints the medians, the ratio, and
-each child's peak RSS (the setting must not raise it).
+whatever the setting, so each measurement is a fresh child process, the variants alternating so that
+drifting machine load hits all of them:
+- `before`: float32 Gram matrices (bench_gatys.float32_grams) and glibc's default, as workers ran before;
+- `fresh`: today's engine with glibc's default (large tensors on fresh pages);
+- `reuse`: today's engine in a worker (`device.reuse_freed_memory`).
+Each child builds the default engine (bf16 where the CPU has it), runs 2 warm-up iterations, then times
+`--iterations`. Prints the medians, the ratios, and each child's peak RSS (what the setting costs in memory).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -22,11 +26,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-VARIANTS = {"fresh": "glibc default (fresh pages)", "reuse": "reuse_freed_memory"}
+VARIANTS = {
+    "before": "fp32 Grams, glibc default",  # the engine before chunked Grams and reused memory
+    "fresh": "glibc default (fresh pages)",
+    "reuse": "reuse_freed_memory",
+}
 
 
 def child(variant: str, size: int, iterations: int, device: str) -> None:
-    from bench_gatys import test_images
+    from bench_gatys import float32_grams, test_images
 
     from vidstyle.device import resolve_device, reuse_freed_memory
     from vidstyle.methods.gatys.loop import GatysEngine
@@ -39,10 +47,11 @@ def child(variant: str, size: int, iterations: int, device: str) -> None:
     settings = GatysSettings(size=size, early_stop=0.0, check_every=iterations).validate()
     engine = GatysEngine(settings, [style], device=resolve_device(device), use_disk_cache=False)
     x = to_tensor([content], engine.device)
-    engine.optimize(x, x.clone(), 2)
-    started = time.perf_counter()
-    engine.optimize(x, x.clone(), iterations)
-    seconds = (time.perf_counter() - started) / iterations
+    with float32_grams() if variant == "before" else contextlib.nullcontext():
+        engine.optimize(x, x.clone(), 2)
+        started = time.perf_counter()
+        engine.optimize(x, x.clone(), iterations)
+        seconds = (time.perf_counter() - started) / iterations
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"seconds": seconds, "peak_gib": peak_gib, "size": list(content.shape[1::-1])}))
 
@@ -72,7 +81,8 @@ def main() -> None:
         seconds = ", ".join(f"{r['seconds'] * 1000:.0f}" for r in rows)
         peaks = ", ".join(f"{r['peak_gib']:.2f}" for r in rows)
         print(f"{VARIANTS[name]:28s} {median[name] * 1000:8.1f} ms/iteration  ({seconds})  peak RSS GiB {peaks}")
-    print(f"reuse / default: {median['reuse'] / median['fresh']:.2f}x")
+    reuse = median["reuse"]
+    print(f"reuse / fresh: {reuse / median['fresh']:.2f}x   reuse / before: {reuse / median['before']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@ gradient through tiles, tiled vs untiled results, and the budget's bad input."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -188,3 +193,34 @@ def test_a_level_matching_some_style_layers_is_an_engine_with_only_those(extract
     assert outputs[0].stats[0]["tiled_levels"] == outputs[1].stats[0]["tiled_levels"] == (memory != "auto")
     assert torch.allclose(outputs[0].images, outputs[1].images, atol=1e-6)
     assert outputs[0].stats[0]["style"] == pytest.approx(outputs[1].stats[0]["style"], rel=1e-5)
+
+
+FRESH_PAGES_PROBE = """
+import resource, sys, torch
+from vidstyle.device import reuse_freed_memory
+took = reuse_freed_memory() if sys.argv[1] == "reuse" else True
+torch.ones(2**24).sum()  # 64 MiB, freed again
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+torch.ones(2**24).sum()
+print(took, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_worker_takes_large_tensors_from_freed_memory_not_fresh_pages():
+    """glibc maps a 64 MiB tensor afresh each time (16k pages the kernel zeroes); after reuse_freed_memory, as a
+    worker sets it, the second one comes from the first one's freed memory: no new page at all."""
+    root = Path(__file__).resolve().parents[1]
+
+    def page_faults(variant: str) -> tuple[str, int]:
+        environment = {**os.environ, "PYTHONPATH": str(root)}
+        command = [sys.executable, "-c", FRESH_PAGES_PROBE, variant]
+        run = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True, env=environment)
+        took, faults = run.stdout.split()
+        return took, int(faults)
+
+    took, faults = page_faults("reuse")
+    if took != "True":
+        pytest.skip("not glibc")
+    assert faults < 100
+    assert page_faults("fresh")[1] > 10_000

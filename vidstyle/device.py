@@ -93,9 +93,11 @@ def reuse_freed_memory() -> bool:
 
     glibc maps every allocation above 32 MiB afresh and unmaps it when freed, and returns free memory at the
     top of its heap to the system, so at HD each activation of a VGG pass (118 MiB at conv1 of a 1280x720
-    frame, in bf16) comes back every iteration as new pages that the kernel has to zero. With neither, a
-    1280x720 iteration takes ~20 % less time and the peak memory stays the same (scripts/bench_allocator.py,
-    docs/BENCHMARKS.md); below ~700 px there is no map that large. Set once per worker process.
+    frame, in bf16) comes back every iteration as new pages that the kernel has to zero. With neither, an
+    iteration at 1280x1047 takes 0.72x the time. The price is freed blocks that the next tensor does not
+    fit staying in the heap: peak RSS 3.2 GiB instead of 2.4 (as much as float32 Grams needed before), still
+    under the budget's estimate (tiling.BYTES_PER_PIXEL). scripts/bench_allocator.py, docs/BENCHMARKS.md.
+    Below about 512x512 px no map is that large (0.83x at 640x524). Set once per worker process.
     """
     import ctypes
     import ctypes.util

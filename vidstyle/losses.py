@@ -30,12 +30,14 @@ def _outer_sum(features: torch.Tensor) -> torch.Tensor:
 
     channels_last maps (the bf16 VGG pass) are read as (B, H·W, C) rows: reshaping them to (B, C, H·W)
     would reorder every activation, and its gradient would come back in NCHW for the convolutions to
-    reorder again (1.9x per iteration at 640 px with both, scripts/bench_gatys.py --layouts). Large bf16/fp16
-    maps are summed in chunks at the matrix unit's speed (`_ChunkedOuterSum`), everything else in float32.
+    reorder again (1.9x per iteration at 640 px with both, scripts/bench_gatys.py --layouts). Large bf16 maps
+    on a CPU are summed in chunks at the matrix unit's speed (`_ChunkedOuterSum`), everything else in float32
+    (on CUDA, as DESIGN.md §4 asks, until a GPU measures the chunked sums).
     """
     b, c, h, w = features.shape
     channels_last = features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous()
-    if channels_last and features.dtype in (torch.bfloat16, torch.float16) and h * w >= 2 * GRAM_CHUNK:
+    low_precision = features.dtype in (torch.bfloat16, torch.float16) and features.device.type == "cpu"
+    if channels_last and low_precision and h * w >= 2 * GRAM_CHUNK:
         return _ChunkedOuterSum.apply(features.permute(0, 2, 3, 1).reshape(b, h * w, c))
     features = features.float()
     if channels_last:
