@@ -199,17 +199,20 @@ FRESH_PAGES_PROBE = """
 import resource, sys, torch
 from vidstyle.device import reuse_freed_memory
 took = reuse_freed_memory() if sys.argv[1] == "reuse" else True
-torch.ones(2**24).sum()  # 64 MiB, freed again
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-torch.ones(2**24).sum()
-print(took, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+faults = []
+for _ in range(20):  # a 64 MiB tensor made and freed again, as each iteration does with its activations
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(2**24)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(took, sum(faults[10:]))
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_a_worker_takes_large_tensors_from_freed_memory_not_fresh_pages():
     """glibc maps a 64 MiB tensor afresh each time (16k pages the kernel zeroes); after reuse_freed_memory, as a
-    worker sets it, the second one comes from the first one's freed memory: no new page at all."""
+    worker sets it, the heap settles within a few allocations and then serves them from freed memory: over the
+    last 10 of 20, no new page at all (measured: the first 7-9 still fault, the last 20 of 30 never)."""
     root = Path(__file__).resolve().parents[1]
 
     def page_faults(variant: str) -> tuple[str, int]:
@@ -222,5 +225,5 @@ def test_a_worker_takes_large_tensors_from_freed_memory_not_fresh_pages():
     took, faults = page_faults("reuse")
     if took != "True":
         pytest.skip("not glibc")
-    assert faults < 100
-    assert page_faults("fresh")[1] > 10_000
+    assert faults < 1_000
+    assert page_faults("fresh")[1] > 100_000
