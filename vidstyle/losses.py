@@ -35,15 +35,14 @@ def _outer_sum(features: torch.Tensor) -> torch.Tensor:
     (on CUDA, as DESIGN.md §4 asks, until a GPU measures the chunked sums).
     """
     b, c, h, w = features.shape
-    channels_last = features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous()
-    low_precision = features.dtype in (torch.bfloat16, torch.float16) and features.device.type == "cpu"
-    if channels_last and low_precision and h * w >= 2 * GRAM_CHUNK:
-        return _ChunkedOuterSum.apply(features.permute(0, 2, 3, 1).reshape(b, h * w, c))
-    features = features.float()
-    if channels_last:
-        rows = features.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        rows = features.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view: channels_last memory is (B, H, W, C)
+        low_precision = features.dtype in (torch.bfloat16, torch.float16) and features.device.type == "cpu"
+        if low_precision and h * w >= 2 * GRAM_CHUNK:
+            return _ChunkedOuterSum.apply(rows)
+        rows = rows.float()
         return torch.bmm(rows.transpose(1, 2), rows)
-    flat = features.reshape(b, c, h * w)
+    flat = features.float().reshape(b, c, h * w)
     return torch.bmm(flat, flat.transpose(1, 2))
 
 
