@@ -85,7 +85,9 @@ def peak_memory_mb() -> float:
 
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters
-KEPT_FREE_HEAP = 2**31  # free memory at the top of the heap kept for the next allocation instead of returned
+# free memory at the top of the heap kept for the next allocation instead of returned: 2 GiB, the largest value
+# mallopt's C int takes (2**31 itself wrapped to -2**31, which glibc read as "never return any")
+KEPT_FREE_HEAP = 2**31 - 1
 
 
 def reuse_freed_memory() -> bool:
@@ -109,6 +111,7 @@ def reuse_freed_memory() -> bool:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)  # a value that does not fit raises instead of wrapping
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, KEPT_FREE_HEAP))
 
 
