@@ -9,7 +9,8 @@ where the hardware has it, then in channels_last). Runs alternate (ref, ours, re
 drifting machine load hits both; prints seconds per iteration and the ratio. On CUDA it also
 prints it/s and the fraction of the bf16 FLOP limit (DESIGN.md §4: 379 GFLOP per iteration at 512²).
 `--layouts` adds the bf16 engine held in NCHW, to show what channels_last buys. `--ablations` adds the
-default engine with float32 Gram matrices (before `losses._ChunkedOuterSum`). The process reuses freed
+default engine with float32 Gram matrices (before `losses._ChunkedOuterSum`), and with every ReLU before its
+pooling and the content gradient in NCHW (`relu_then_pool`). The process reuses freed
 memory as a worker does (`device.reuse_freed_memory`; scripts/bench_allocator.py shows what that buys).
 """
 
@@ -140,6 +141,39 @@ def float32_grams() -> Iterator[None]:
         losses._outer_sum = original
 
 
+@contextlib.contextmanager
+def relu_then_pool() -> Iterator[None]:
+    """Every ReLU on the full map before its pooling, and the content term's gradient handed back in NCHW (before
+    `FeatureExtractor.forward` pooled first where only the pooled map is used, and `losses.per_image_mse` summed
+    in place)."""
+    import torch.nn.functional as F
+
+    from vidstyle.features.vgg import POOL_AFTER, FeatureExtractor, depth_of
+
+    def forward(self, images, layers=None):  # type: ignore[no-untyped-def]
+        x = self.normalize(images)
+        wanted = set(self.layers if layers is None else layers)
+        out = {}
+        for name, weight, bias in zip(self.names[: depth_of(wanted)], self.weights, self.biases):
+            x = F.relu(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1), inplace=True)
+            if name in wanted:
+                out[name] = x
+            if name in POOL_AFTER and len(out) < len(wanted):
+                x = F.max_pool2d(x, 2) if self.pooling == "max" else F.avg_pool2d(x, 2)
+        return out
+
+    def flattened_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        diff = (a.float() - b.float()) ** 2
+        return diff.reshape(diff.shape[0], -1).mean(dim=1)
+
+    original_forward, original_mse = FeatureExtractor.forward, losses.per_image_mse
+    FeatureExtractor.forward, losses.per_image_mse = forward, flattened_mse  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        FeatureExtractor.forward, losses.per_image_mse = original_forward, original_mse  # type: ignore[method-assign]
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -153,7 +187,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="frames per batch for vidstyle (per-frame time reported)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--layouts", action="store_true", help="also time the bf16 engine in NCHW")
-    parser.add_argument("--ablations", action="store_true", help="also time the engine with float32 Grams")
+    parser.add_argument("--ablations", action="store_true", help="also time the engine with older parts")
     args = parser.parse_args()
     reuse_freed_memory()  # as a worker does
 
@@ -176,6 +210,7 @@ def main() -> None:
     variants = {labels[p]: (engine, contextlib.nullcontext) for p, engine in engines.items()}
     if args.ablations:
         variants[f"{labels['auto']}, fp32 Grams"] = (engines["auto"], float32_grams)
+        variants[f"{labels['auto']}, ReLU then pool"] = (engines["auto"], relu_then_pool)
     times: dict[str, list[float]] = {"reference": [], **{name: [] for name in variants}}
     for _ in range(args.repeats):
         times["reference"].append(reference_seconds(content, style, args.iterations, device))

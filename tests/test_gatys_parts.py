@@ -264,3 +264,41 @@ def test_extractor_pass_stops_at_the_deepest_layer_asked_for(monkeypatch):
     part = extractor(x, ("conv1_1", "conv2_1"))
     assert set(part) == {"conv1_1", "conv2_1"} and len(convs) == 3  # conv1_1, conv1_2, conv2_1: not conv2_2..3_1
     assert all(torch.equal(part[k], full[k]) for k in part)
+
+
+def test_extractor_pools_before_the_relu_of_a_layer_it_does_not_return(monkeypatch):
+    """max(ReLU(a), ReLU(b)) = ReLU(max(a, b)): conv1_2's ReLU runs on the pooled map, with the values and
+    gradients of ReLU-then-pool, in float32 and in bf16 channels_last (the CPU pass)."""
+    import torch.nn.functional as F
+
+    extractor = random_extractor(("conv1_1", "conv2_1"), seed=0)
+
+    def reference(x):
+        h = extractor.normalize(x)
+        out = {}
+        for name, w, b in zip(extractor.names, extractor.weights, extractor.biases):
+            h = F.relu(F.conv2d(h, w.to(h.dtype), b.to(h.dtype), padding=1))
+            out[name] = h
+            if name == "conv1_2":
+                h = F.max_pool2d(h, 2)
+        return out
+
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 18, 22)
+    full_size = []
+    relu = F.relu
+    monkeypatch.setattr(F, "relu", lambda h, **k: full_size.append(h.shape[-2:] == (18, 22)) or relu(h, **k))
+    extractor(image)
+    assert full_size == [True, False, False]  # conv1_1 at full size; conv1_2 pooled first; conv2_1
+    monkeypatch.undo()
+    for dtype, layout in ((torch.float32, torch.contiguous_format), (torch.bfloat16, torch.channels_last)):
+        x = image.clone().requires_grad_(True)
+        y = image.clone().requires_grad_(True)
+        got = extractor(x.to(dtype).contiguous(memory_format=layout))
+        want = reference(y.to(dtype).contiguous(memory_format=layout))
+        assert set(got) == {"conv1_1", "conv2_1"}
+        weights = {k: torch.randn_like(v) for k, v in got.items()}
+        sum((got[k] * weights[k]).float().sum() for k in got).backward()
+        sum((want[k] * weights[k]).float().sum() for k in got).backward()
+        assert all(torch.equal(got[k], want[k]) for k in got)
+        assert torch.equal(x.grad, y.grad)

@@ -188,6 +188,22 @@ def test_content_loss_per_image_with_broadcast_target():
     assert torch.equal(per_image_mse(x, x), torch.zeros(2))
 
 
+def test_content_loss_gradient_keeps_the_channels_last_layout():
+    """conv4_2's content term: the gradient of a channels_last map comes back channels_last (an NCHW one is read
+    strided by the ReLU and convolution backward), with the values of the NCHW computation."""
+    torch.manual_seed(0)
+    f = torch.randn(2, 8, 5, 7, dtype=torch.float64)
+    target = torch.randn(1, 8, 5, 7, dtype=torch.float64)
+    nchw = f.clone().requires_grad_(True)
+    nhwc = f.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    a, b = content_loss(nchw, target), content_loss(nhwc, target.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(a, b) and torch.allclose(a, ((f - target) ** 2).mean(dim=(1, 2, 3)).float())
+    (grad_a,) = torch.autograd.grad(a.sum(), nchw)  # not .backward(): a leaf's .grad is copied to its own layout
+    (grad_b,) = torch.autograd.grad(b.sum(), nhwc)
+    assert torch.allclose(grad_a, grad_b)
+    assert grad_b.is_contiguous(memory_format=torch.channels_last) and not grad_b.is_contiguous()
+
+
 def test_summed_batch_loss_gives_each_image_its_own_gradient():
     """Batching must not couple frames: d(Σ_b L_b)/dx_b equals dL/dx of image b alone."""
     gen = torch.Generator().manual_seed(3)

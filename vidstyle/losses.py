@@ -109,9 +109,14 @@ def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def per_image_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference per batch element; `b` may broadcast over the batch."""
+    """Mean squared difference per batch element; `b` may broadcast over the batch.
+
+    A sum over the other dimensions, divided after: flattening a channels_last map (a bf16 VGG layer) copies it
+    to NCHW, and `mean`'s backward materialises its gradient in NCHW; either way the gradient comes back in NCHW
+    for the ReLU and convolution backward to read strided (78 vs 16 ms for conv4_2 of a 1280x720 frame).
+    """
     diff = (a.float() - b.float()) ** 2
-    return diff.reshape(diff.shape[0], -1).mean(dim=1)
+    return diff.sum(dim=tuple(range(1, diff.dim()))) / diff[0].numel()
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -86,7 +86,13 @@ class FeatureExtractor(nn.Module):
         depth = depth_of(wanted)
         out: dict[str, torch.Tensor] = {}
         for name, weight, bias in zip(self.names[:depth], self.weights, self.biases):
-            x = F.relu(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1), inplace=True)
+            x = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1)
+            if name in POOL_AFTER and name not in wanted and self.pooling == "max":
+                # max commutes with ReLU, and only the pooled map is used: the ReLU and its backward run on a
+                # quarter of the pixels (bit-identical values and gradients)
+                x = F.relu(F.max_pool2d(x, 2), inplace=True)
+                continue
+            x = F.relu(x, inplace=True)
             if name in wanted:
                 out[name] = x
             if name in POOL_AFTER and len(out) < len(wanted):
