@@ -9,8 +9,8 @@ where the hardware has it, then in channels_last). Runs alternate (ref, ours, re
 drifting machine load hits both; prints seconds per iteration and the ratio. On CUDA it also
 prints it/s and the fraction of the bf16 FLOP limit (DESIGN.md §4: 379 GFLOP per iteration at 512²).
 `--layouts` adds the bf16 engine held in NCHW, to show what channels_last buys. `--ablations` adds the
-default engine with float32 Gram matrices (before `losses._ChunkedOuterSum`), and with every ReLU before its
-pooling and the content gradient in NCHW (`relu_then_pool`). The process reuses freed
+default engine with float32 Gram matrices (before `losses._ChunkedOuterSum`), and with every ReLU its own pass
+before its pooling and the content gradient in NCHW (`relu_then_pool`). The process reuses freed
 memory as a worker does (`device.reuse_freed_memory`; scripts/bench_allocator.py shows what that buys).
 """
 
@@ -143,9 +143,9 @@ def float32_grams() -> Iterator[None]:
 
 @contextlib.contextmanager
 def relu_then_pool() -> Iterator[None]:
-    """Every ReLU on the full map before its pooling, and the content term's gradient handed back in NCHW (before
-    `FeatureExtractor.forward` pooled first where only the pooled map is used, and `losses.per_image_mse` summed
-    in place)."""
+    """Every ReLU its own pass, on the full map before its pooling, and the content term's gradient handed back in
+    NCHW (before `FeatureExtractor.forward` fused the ReLUs into the convolutions on a bf16 CPU and pooled first
+    where only the pooled map is used, and before `losses.per_image_mse` summed in place)."""
     import torch.nn.functional as F
 
     from vidstyle.features.vgg import POOL_AFTER, FeatureExtractor, depth_of
@@ -210,7 +210,7 @@ def main() -> None:
     variants = {labels[p]: (engine, contextlib.nullcontext) for p, engine in engines.items()}
     if args.ablations:
         variants[f"{labels['auto']}, fp32 Grams"] = (engines["auto"], float32_grams)
-        variants[f"{labels['auto']}, ReLU then pool"] = (engines["auto"], relu_then_pool)
+        variants[f"{labels['auto']}, ReLU apart"] = (engines["auto"], relu_then_pool)
     times: dict[str, list[float]] = {"reference": [], **{name: [] for name in variants}}
     for _ in range(args.repeats):
         times["reference"].append(reference_seconds(content, style, args.iterations, device))

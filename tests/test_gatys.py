@@ -23,6 +23,7 @@ from vidstyle.flow import advect_residual
 from vidstyle.losses import gram_matrix, style_loss
 from vidstyle.methods.base import FrameContext, StylizerInfo
 from vidstyle.methods.gatys.loop import GatysEngine
+from vidstyle.methods.gatys.schedule import Level
 from vidstyle.methods.gatys.settings import GatysSettings
 from vidstyle.methods.gatys.stylizer import GatysStylizer, build
 from vidstyle.tensors import to_tensor
@@ -404,8 +405,10 @@ def _recording(optimize, seen: list):
 
 
 def test_only_advected_later_frames_skip_style_layers_below_the_content_layer(style, monkeypatch):
-    """`warm_style_layers` reaches the engine: an advected later frame's level matches conv1_1 and conv2_1 of
-    (conv1_1, conv2_1, conv3_1) with content at conv2_1; a classic one and a first frame match them all."""
+    """`warm_style_layers` and `detail_style_layers` reach the engine. Of (conv1_1, conv2_1, conv3_1) with
+    content at conv2_1, an advected later frame's detail level matches conv1_1 and conv2_1 (before the second
+    pooling) without content, its full level the same two with content; a classic one and a first frame match
+    them all."""
     frame = smooth_image(48, 64, seed=3)
     flow, trust = np.zeros((48, 64, 2), np.float32), np.ones((48, 64), np.float32)
     layers = ("conv1_1", "conv2_1", "conv3_1")
@@ -420,8 +423,31 @@ def test_only_advected_later_frames_skip_style_layers_below_the_content_layer(st
         first = stylizer.stylize(FrameContext(0, frame), None)
         stylizer.stylize(FrameContext(1, frame, flow=flow, mask=trust), first.state)
         assert seen[0] is None  # the first frame: the settings' own plan
-        expected = ("conv1_1", "conv2_1") if schedule == "advected" else None
-        assert [level.style_layers for level in seen[1]] == [expected]
+        if schedule == "advected":  # the detail level (conv1_1, content off), then the warm layers
+            assert [(level.style_layers, level.content) for level in seen[1]] == [
+                (("conv1_1", "conv2_1"), False),
+                (("conv1_1", "conv2_1"), True),
+            ]
+        else:
+            assert [(level.style_layers, level.content) for level in seen[1]] == [(None, True)]
+
+
+def test_a_level_without_content_drops_the_term_and_stops_its_pass_at_the_deepest_style_layer(style, monkeypatch):
+    """The detail level (`Level.content` False): content weight 0 in its settings, and its VGG pass asks for its
+    style layers only, so it stops at conv1_1 here (content conv2_1); a level with content asks for conv2_1."""
+    layers = ("conv1_1", "conv2_1", "conv3_1")
+    engine = GatysEngine(
+        settings(style_layers=layers, size=64), [style], (), "cpu", random_extractor(layers, seed=0),
+        use_disk_cache=False,
+    )  # fmt: skip
+    asked: list = []
+    monkeypatch.setattr(engine, "features", lambda x, layers=None: asked.append(layers))
+    detail, _ = engine._matched(Level(64, 48, 1, style_layers=("conv1_1",), content=False))
+    assert detail.content_weight == 0 and detail.layer_weights()["conv2_1"] == 0 < detail.layer_weights()["conv1_1"]
+    engine._matched(Level(64, 48, 1, style_layers=("conv1_1",), content=False))[1](None)
+    engine._matched(Level(64, 48, 1, style_layers=("conv1_1",)))[1](None)
+    assert asked == [("conv1_1",), ("conv2_1", "conv1_1")]
+    assert engine._matched(Level(64, 48, 1))[0] is engine.settings  # everything: the settings as they are
 
 
 def test_advected_starts_a_later_frame_from_the_moved_stylization_on_this_frames_input(style):

@@ -231,13 +231,26 @@ def test_later_plan_classic_and_advected():
     from vidstyle.methods.gatys.schedule import ADVECTED_TOLERANCE, Level, later_plan
 
     assert later_plan(640, 272, 30, "classic") == [Level(640, 272, 30)]
-    tolerance = ADVECTED_TOLERANCE  # at least 45% of the iterations, up to all of them while not converged
-    assert later_plan(640, 272, 30, "advected") == [Level(640, 272, 30, 14, tolerance)]  # 0.45 × 30 = 13.5, to even
-    assert later_plan(640, 272, 100, "advected") == [Level(640, 272, 100, 45, tolerance)]
+    tolerance = ADVECTED_TOLERANCE  # at least 57% of the iterations, up to all of them while not converged
+    assert later_plan(640, 272, 30, "advected") == [Level(640, 272, 30, 17, tolerance)]  # 0.57 × 30 = 17.1
+    assert later_plan(640, 272, 100, "advected") == [Level(640, 272, 100, 57, tolerance)]
     assert later_plan(640, 272, 1, "advected") == [Level(640, 272, 1, 1, tolerance)]  # never none
-    shallow = ("conv1_1", "conv2_1")
-    assert later_plan(640, 272, 30, "advected", shallow) == [Level(640, 272, 30, 14, tolerance, shallow)]
-    assert later_plan(640, 272, 30, "classic", shallow) == [Level(640, 272, 30)]  # classic matches every layer
+    warm, fine = ("conv1_1", "conv2_1", "conv3_1", "conv4_1"), ("conv1_1", "conv2_1")
+    detail = Level(640, 272, 1, style_layers=fine, content=False)  # one step on the fine layers, content off
+    assert later_plan(640, 272, 30, "advected", warm, fine) == [detail, Level(640, 272, 29, 17, tolerance, warm)]
+    assert later_plan(640, 272, 2, "advected", warm, fine) == [detail, Level(640, 272, 1, 1, tolerance, warm)]
+    assert later_plan(640, 272, 1, "advected", warm, fine) == [Level(640, 272, 1, 1, tolerance, warm)]  # no room
+    assert later_plan(640, 272, 30, "classic", warm, fine) == [Level(640, 272, 30)]  # classic: every layer, no detail
+
+
+def test_detail_style_layers_are_those_before_the_second_pooling():
+    from vidstyle.methods.gatys.schedule import detail_style_layers
+
+    default = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    assert detail_style_layers(default) == ("conv1_1", "conv2_1")
+    assert detail_style_layers(("conv1_2", "conv2_2", "conv3_1")) == ("conv1_2", "conv2_2")
+    assert detail_style_layers(("conv1_1", "conv2_1")) is None  # nothing deeper: the detail level would be the full one
+    assert detail_style_layers(("conv3_1", "conv4_1")) is None  # no fine layer matched
 
 
 def test_warm_style_layers_stop_at_the_deepest_content_layer():
@@ -302,3 +315,70 @@ def test_extractor_pools_before_the_relu_of_a_layer_it_does_not_return(monkeypat
         sum((want[k] * weights[k]).float().sum() for k in got).backward()
         assert all(torch.equal(got[k], want[k]) for k in got)
         assert torch.equal(x.grad, y.grad)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="oneDNN fuses the ReLU on CPUs only")
+def test_bf16_cpu_pass_fuses_each_relu_into_its_convolution(monkeypatch):
+    """Under bf16 autocast on a CPU, ReLU(conv) is one oneDNN call (`vgg._FusedConvReLU`): the same activations
+    and input gradient, bit for bit, as conv2d then ReLU; a float32 pass keeps them apart."""
+    from vidstyle.features import vgg
+
+    extractor = random_extractor(("conv1_1", "conv2_1", "conv3_1"), seed=0).to(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 20, 24).contiguous(memory_format=torch.channels_last)
+
+    def run(dtype):
+        x = image.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            out = extractor(x)
+        seeds = {name: torch.Generator().manual_seed(i) for i, name in enumerate(sorted(out))}
+        loss = sum((v.float() * torch.randn(v.shape, generator=seeds[k])).sum() for k, v in out.items())
+        (grad,) = torch.autograd.grad(loss, x)
+        return out, grad
+
+    fused_calls = []
+    apply = vgg._FusedConvReLU.apply
+    monkeypatch.setattr(vgg._FusedConvReLU, "apply", lambda *a: fused_calls.append(1) or apply(*a))
+    fused, fused_grad = run(torch.bfloat16)
+    assert len(fused_calls) == 3  # conv1_1, conv2_1, conv3_1; conv1_2 and conv2_2 pool before their ReLU
+    run(torch.float32)
+    assert len(fused_calls) == 3  # float32: none
+    monkeypatch.setattr(vgg, "_fused_dtype", lambda x: None)
+    apart, apart_grad = run(torch.bfloat16)
+    assert all(torch.equal(fused[k], apart[k]) for k in apart) and torch.equal(fused_grad, apart_grad)
+
+
+def test_max_pool_backward_by_unpooling_equals_max_pools_own():
+    """`vgg.max_pool` hands the gradient back with max_unpool2d: bit for bit max pooling's own backward, odd
+    sizes (the last row/column dropped) and channels_last bf16 included."""
+    from vidstyle.features.vgg import max_pool
+
+    torch.manual_seed(0)
+    for shape, dtype, layout in (
+        ((2, 4, 9, 11), torch.float32, torch.contiguous_format),
+        ((1, 8, 14, 10), torch.bfloat16, torch.channels_last),
+    ):
+        x = torch.randn(shape).to(dtype).contiguous(memory_format=layout)
+        weights = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2).to(dtype)
+        a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        ours, theirs = max_pool(a), torch.nn.functional.max_pool2d(b, 2)
+        (grad_a,) = torch.autograd.grad((ours * weights).sum(), a)
+        (grad_b,) = torch.autograd.grad((theirs * weights).sum(), b)
+        assert torch.equal(ours, theirs) and torch.equal(grad_a, grad_b)
+        assert grad_a.is_contiguous(memory_format=layout)
+
+
+def test_caffe_input_is_the_flipped_image_scaled_and_shifted():
+    """RGB in [0, 1] -> BGR 0-255 minus the mean: the flip that replaced indexing gives the same values."""
+    from vidstyle.features.weights import CAFFE_CONVENTION
+
+    extractor = random_extractor(("conv1_1",), seed=0)
+    extractor_caffe = type(extractor)(
+        [(w, b) for w, b in zip(extractor.weights, extractor.biases)], CAFFE_CONVENTION, ("conv1_1",)
+    )
+    image = torch.rand(2, 3, 5, 6)
+    scale = torch.tensor(CAFFE_CONVENTION.scale).view(1, 3, 1, 1)
+    shift = torch.tensor(CAFFE_CONVENTION.shift).view(1, 3, 1, 1)
+    expected = image[:, [2, 1, 0]] * scale - shift
+    assert torch.equal(extractor_caffe.normalize(image), expected)
+    assert torch.equal(extractor.normalize(image), image * extractor.in_scale - extractor.in_shift)

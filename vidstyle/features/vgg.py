@@ -46,6 +46,67 @@ def depth_of(layers: Iterable[str]) -> int:
     return max(layer_depth(name) for name in layers)
 
 
+class _FusedConvReLU(torch.autograd.Function):
+    """ReLU(conv3x3(x)) as one oneDNN call with the ReLU as its post-op: the separate ReLU pass over the map is
+    gone (bit-identical values). Backward: the ReLU's and the convolution's, as autograd would run them."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        y = torch.ops.mkldnn._convolution_pointwise(x, weight, bias, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
+        ctx.save_for_backward(x, weight, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        x, weight, y = ctx.saved_tensors
+        grad = torch.ops.aten.threshold_backward(grad, y, 0)
+        mask = list(ctx.needs_input_grad)
+        grads = torch.ops.aten.convolution_backward(
+            grad, x, weight, [weight.shape[0]], [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask
+        )
+        return tuple(g if needed else None for g, needed in zip(grads, mask))
+
+
+class _MaxPool2x2(torch.autograd.Function):
+    """2x2 max pooling whose backward is `max_unpool2d` of the gradient: the same values as max pooling's own
+    backward (the windows do not overlap), without its separate zero-fill pass (40 -> 21 ms at 64x1280x720)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        y, indices = F.max_pool2d(x, 2, return_indices=True)
+        ctx.save_for_backward(indices)
+        ctx.size = x.shape[-2:]
+        cl = torch.channels_last
+        ctx.layout = cl if x.is_contiguous(memory_format=cl) and not x.is_contiguous() else torch.contiguous_format
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (indices,) = ctx.saved_tensors  # unpooling writes in its gradient's layout: the input's, as the pass reads it
+        return F.max_unpool2d(grad.contiguous(memory_format=ctx.layout), indices, 2, output_size=ctx.size)
+
+
+def max_pool(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max pooling; on a CPU with a gradient, `_MaxPool2x2` (measured there only)."""
+    return _MaxPool2x2.apply(x) if x.requires_grad and x.device.type == "cpu" else F.max_pool2d(x, 2)
+
+
+def _fused_dtype(x: torch.Tensor) -> torch.dtype | None:
+    """The bf16 a CPU pass computes in, when oneDNN can fuse its ReLUs; None: conv2d and ReLU apart."""
+    if x.device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return None
+    dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+    return dtype if dtype == torch.bfloat16 else None
+
+
+def conv_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fused: torch.dtype | None) -> torch.Tensor:
+    """ReLU(conv3x3(x)), fused on a CPU in bf16 (`_fused_dtype`): 7 % of a 1280x720 iteration there."""
+    if fused is None:
+        return F.relu(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1), inplace=True)
+    cl = torch.channels_last
+    return _FusedConvReLU.apply(x.to(fused).contiguous(memory_format=cl), weight.to(fused), bias.to(fused))
+
+
 class FeatureExtractor(nn.Module):
     """Returns {layer: activation} for the requested layers of a (possibly truncated) VGG-19."""
 
@@ -71,13 +132,18 @@ class FeatureExtractor(nn.Module):
         self.names = CONV_LAYERS[:depth]
         self.weights = nn.ParameterList(nn.Parameter(w, requires_grad=False) for w, _ in convs[:depth])
         self.biases = nn.ParameterList(nn.Parameter(b, requires_grad=False) for _, b in convs[:depth])
+        self.order = tuple(convention.channel_order)
         order = torch.tensor(convention.channel_order)
         self.register_buffer("channel_order", order, persistent=False)
         self.register_buffer("in_scale", torch.tensor(convention.scale).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("in_shift", torch.tensor(convention.shift).view(1, 3, 1, 1), persistent=False)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        return images[:, self.channel_order] * self.in_scale - self.in_shift
+        if self.order == (2, 1, 0):  # RGB -> BGR (Caffe): a flip, whose backward is a flip (indexing's is a scatter)
+            images = images.flip(1)
+        elif self.order != (0, 1, 2):
+            images = images[:, self.channel_order]
+        return images * self.in_scale - self.in_shift
 
     def forward(self, images: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """Activations of `layers` (default: all the extractor's); the pass stops at the deepest one asked for."""
@@ -85,18 +151,18 @@ class FeatureExtractor(nn.Module):
         wanted = set(self.layers if layers is None else layers)
         depth = depth_of(wanted)
         out: dict[str, torch.Tensor] = {}
+        fused = _fused_dtype(x)
         for name, weight, bias in zip(self.names[:depth], self.weights, self.biases):
-            x = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1)
             if name in POOL_AFTER and name not in wanted and self.pooling == "max":
                 # max commutes with ReLU, and only the pooled map is used: the ReLU and its backward run on a
                 # quarter of the pixels (bit-identical values and gradients)
-                x = F.relu(F.max_pool2d(x, 2), inplace=True)
+                x = F.relu(max_pool(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1)), inplace=True)
                 continue
-            x = F.relu(x, inplace=True)
+            x = conv_relu(x, weight, bias, fused)
             if name in wanted:
                 out[name] = x
             if name in POOL_AFTER and len(out) < len(wanted):
-                x = F.max_pool2d(x, 2) if self.pooling == "max" else F.avg_pool2d(x, 2)
+                x = max_pool(x) if self.pooling == "max" else F.avg_pool2d(x, 2)
         return out
 
 

@@ -221,14 +221,20 @@ class GatysEngine:
             return self.extractor(x, layers)
 
     def _matched(self, level: Level) -> tuple[GatysSettings, FeaturePass]:
-        """The settings and VGG pass of a level that matches only some style layers (`Level.style_layers`): the
-        others get weight 0, which every style term skips, and the pass stops at the deepest layer still used."""
-        if level.style_layers is None:
-            return self.settings, self.features
+        """The settings and VGG pass of a level that matches only some style layers (`Level.style_layers`) or leaves
+        the content out (`Level.content`): the others get weight 0, which every term skips, and the pass stops at
+        the deepest layer still used."""
         s = self.settings
-        weights = tuple(w if name in level.style_layers else 0.0 for name, w in s.layer_weights().items())
-        needed = tuple(dict.fromkeys(s.content_layers + level.style_layers))
-        return dataclasses.replace(s, style_layer_weights=weights), functools.partial(self.features, layers=needed)
+        if level.style_layers is None and level.content:
+            return s, self.features
+        style_layers = s.style_layers if level.style_layers is None else level.style_layers
+        weights = tuple(w if name in style_layers else 0.0 for name, w in s.layer_weights().items())
+        content_layers = s.content_layers if level.content else ()
+        needed = tuple(dict.fromkeys(content_layers + style_layers))
+        matched = dataclasses.replace(
+            s, style_layer_weights=weights, content_weight=s.content_weight if level.content else 0.0
+        )
+        return matched, functools.partial(self.features, layers=needed)
 
     def optimize(
         self,

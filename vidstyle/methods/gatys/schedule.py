@@ -31,6 +31,8 @@ class Level:
     tolerance: float = 0.0
     # the style layers this level matches, the VGG pass stopping at the deepest layer it needs; None: all of them
     style_layers: tuple[str, ...] | None = None
+    # False: the content term is left out (and the pass stops at the deepest style layer), e.g. a detail level
+    content: bool = True
 
 
 def scale_plan(width: int, height: int, scales: int, factor: float, iterations: int) -> list[Level]:
@@ -58,35 +60,58 @@ def scale_plan(width: int, height: int, scales: int, factor: float, iterations: 
     return [Level(w, h, n) for (w, h), n in zip(sizes, counts)]
 
 
-# advected later frames run at least this share of --later-iterations (all at full size). Measured at 640 px on
-# bikes.mp4 104..114 (a car drives off a cyclist): 14 of 30 iterations from the advected start gave E_warp 0.88x,
-# style distance 0.85x and content similarity -0.012 against classic's 30 (docs/BENCHMARKS.md). From the plain
-# warped start, 15 gave content -0.063.
-ADVECTED_SHARE = 0.45
+# advected later frames start with DETAIL_ITERATIONS on the fine style layers alone (`detail_style_layers`, content
+# off, the temporal term kept): moving the previous output onto this frame softens its finest strokes, and one
+# step on conv1_1/conv2_1 restores them for ~0.4 of a full iteration's cost. Without it The Scream's style
+# distance stayed 1.15x classic whatever the share (18 full iterations: 1.14x); with it, 0.93-1.04x.
+DETAIL_ITERATIONS = 1
+# ...then at least this share of --later-iterations at full size with the warm style layers. Measured on
+# bikes.mp4 104..114 at 640 px and bigbuckbunny.mp4 30..40 at 1280 px with Starry Night and The Scream: content
+# similarity follows the full-size iterations at 1280 px, and 57 % keeps it within 0.03 of classic in all four
+# (50 %: 1280 px The Scream 0.034 short; docs/BENCHMARKS.md).
+ADVECTED_SHARE = 0.57
 # ...and go on, up to all of them, while the loss still falls by more than this per iteration (relative, over
 # STOP_WINDOW iterations). At iteration 14 a frame still far from its answer falls by 2-3e-2 per iteration, a
-# settled one by 3-7e-3 (1280 px, bigbuckbunny.mp4). Over 10 later frames: 640 px 15.3 iterations, content
-# similarity -0.006 against classic (fixed 14: -0.012); 1280 px 16.2, -0.032 (fixed 14: -0.049), the first
-# frame after the anchor running 28 (docs/BENCHMARKS.md).
+# settled one by 3-7e-3 (1280 px, bigbuckbunny.mp4): a frame after a cold anchor or a cut gets more.
 ADVECTED_TOLERANCE = 1e-2
 STOP_WINDOW = 4
 
 
 def later_plan(
-    width: int, height: int, iterations: int, schedule: str, style_layers: tuple[str, ...] | None = None
+    width: int,
+    height: int,
+    iterations: int,
+    schedule: str,
+    style_layers: tuple[str, ...] | None = None,
+    detail_layers: tuple[str, ...] | None = None,
 ) -> list[Level]:
     """Levels of a warm-started (later) frame: `classic` runs `iterations` at full size; `advected` starts from
-    a closer point (the stylizer's `_warm_start`), runs ADVECTED_SHARE of them and then stops as soon as the
-    frame has converged (ADVECTED_TOLERANCE), so a frame that still has far to go (after a cold anchor, a cut)
-    gets up to all of them. One level each: a coarse level does not pay on a warm frame, whose start is
-    already right at coarse scales; where the flow is trusted its change must not apply anyway (it would
-    unsteady the frame), and the untrusted parts start from this frame's own input (measured: a quarter-size
-    level before 12 full-size iterations gave the same style and 0.010 lower content similarity than 14
-    full-size ones). `style_layers` (`warm_style_layers`) are the ones an advected frame matches."""
+    a closer point (the stylizer's `_warm_start`), restores the fine strokes that moving it softened with
+    DETAIL_ITERATIONS on `detail_layers` alone (none when None), then runs ADVECTED_SHARE of `iterations` and
+    stops as soon as the frame has converged (ADVECTED_TOLERANCE), so a frame that still has far to go (after a
+    cold anchor, a cut) gets up to all of them. All at full size: a coarse level does not pay on a warm frame,
+    whose start is already right at coarse scales; where the flow is trusted its change must not apply anyway
+    (it would unsteady the frame), and the untrusted parts start from this frame's own input (measured: a
+    quarter-size level before 12 full-size iterations gave the same style and 0.010 lower content similarity
+    than 14 full-size ones). `style_layers` (`warm_style_layers`) are the ones the full level matches."""
     if schedule == "classic":
         return [Level(width, height, iterations)]
     least = max(1, round(iterations * ADVECTED_SHARE))
-    return [Level(width, height, iterations, least, ADVECTED_TOLERANCE, style_layers)]
+    if detail_layers is None or iterations <= DETAIL_ITERATIONS:
+        return [Level(width, height, iterations, least, ADVECTED_TOLERANCE, style_layers)]
+    most = iterations - DETAIL_ITERATIONS  # never more iterations in all than classic's
+    detail = Level(width, height, DETAIL_ITERATIONS, style_layers=detail_layers, content=False)
+    return [detail, Level(width, height, most, min(least, most), ADVECTED_TOLERANCE, style_layers)]
+
+
+def detail_style_layers(style_layers: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The style layers of an advected frame's detail level: those before the second pooling (conv1_x, conv2_x;
+    one feature per pixel or per 2x2), or None when none of them are matched or nothing deeper is (then the
+    detail level would be the full one)."""
+    from vidstyle.features.vgg import layer_stride
+
+    fine = tuple(name for name in style_layers if layer_stride(name) <= 2)
+    return fine if fine and len(fine) < len(style_layers) else None
 
 
 def warm_style_layers(style_layers: tuple[str, ...], content_layers: tuple[str, ...]) -> tuple[str, ...] | None:

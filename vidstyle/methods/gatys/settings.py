@@ -45,8 +45,9 @@ class GatysSettings(shared.ColdFrameSettings):
         "classic",
         "Later video frames: classic (start from the previous output warped along the flow, run "
         "--later-iterations) | advected (start from the previous frame's stylization moved onto this frame, "
-        "run at least 45% of them, matching the style layers down to the content layer, then stop once the frame "
-        "has converged; see docs/BENCHMARKS.md).",
+        "restore its fine strokes with one step on the shallow style layers, run at least 57% of the iterations, "
+        "matching the style layers down to the content layer, then stop once the frame has converged; see "
+        "docs/BENCHMARKS.md).",
         Panel.VIDEO,
         scopes=(VIDEO,),
         metavar="classic|advected",

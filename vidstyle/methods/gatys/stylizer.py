@@ -21,7 +21,7 @@ from vidstyle.geometry import resize_image
 from vidstyle.methods.base import FrameContext, FrameResult, StylizerInfo, composite_kept
 from vidstyle.methods.gatys.loop import GatysEngine
 from vidstyle.methods.gatys.objective import TemporalTerm
-from vidstyle.methods.gatys.schedule import later_plan, warm_style_layers
+from vidstyle.methods.gatys.schedule import detail_style_layers, later_plan, warm_style_layers
 from vidstyle.methods.gatys.settings import GatysSettings
 from vidstyle.tensors import to_float_image, to_tensor, to_uint8
 
@@ -164,7 +164,8 @@ class GatysStylizer:
             height, width = contents[0].shape[:2]
             s = self.settings
             matched = warm_style_layers(s.style_layers, s.content_layers if s.content_weight > 0 else ())
-            levels = later_plan(width, height, iterations, s.later_schedule, matched)
+            detail = detail_style_layers(s.style_layers) if s.later_schedule == "advected" else None
+            levels = later_plan(width, height, iterations, s.later_schedule, matched, detail)
         result = self.engine.optimize(
             content_batch,
             init_batch,
